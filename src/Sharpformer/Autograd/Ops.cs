@@ -1,0 +1,445 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using Sharpformer.Kernels;
+using Sharpformer.Tensors;
+using K = Sharpformer.Kernels;
+
+namespace Sharpformer.Autograd;
+
+/// <summary>
+/// Differentiable ops over <see cref="Tensor"/>, each a thin wrapper over a kernel. Outputs belong to the
+/// current <see cref="Graph"/> scope (caller-owned when none is open). Inside <see cref="Graph.Record"/>, an
+/// op whose inputs need gradients appends a node; its backward adds into the inputs' gradients.
+/// Shapes are checked first: bad shapes throw <see cref="ArgumentException"/> naming them, before any work.
+/// </summary>
+public static unsafe class Ops
+{
+    // ---------------------------------------------------------------- linear
+
+    /// <summary>y = x·Wᵀ + b: x [..., in], weight [out, in] (PyTorch layout), bias [out] or null → [..., out].</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        if (weight.Rank != 2 || x.Rank < 1 || x.Cols != weight.Dim(1))
+            throw new ArgumentException($"Linear: input {x.ShapeText} does not match weight {weight.ShapeText} (expected [..., in] and [out, in]).", nameof(x));
+        int rows = x.Rows, inF = weight.Dim(1), outF = weight.Dim(0);
+        if (bias is not null && (bias.Rank != 1 || bias.Length != outF))
+            throw new ArgumentException($"Linear: bias {bias.ShapeText} does not match weight {weight.ShapeText} (expected [{outF}]).", nameof(bias));
+        Span<int> shape = stackalloc int[x.Rank];
+        x.Shape.CopyTo(shape);
+        shape[^1] = outF;
+        var y = Graph.NewTensor(shape);
+        Gemm.Multiply(x.Span, weight.Span, y.Span, rows, inF, outF, transB: true, bias: bias is null ? default : bias.Span);
+        if (Graph.ShouldRecord(x, weight, bias))
+            Graph.Append(new Node { Kind = OpKind.Linear, Out = y, A = x, B = weight, C = bias, I0 = rows, I1 = inF, I2 = outF });
+        return y;
+    }
+
+    static void LinearBackward(ref Node n)
+    {
+        Tensor x = n.A!, w = n.B!, y = n.Out;
+        int rows = n.I0, inF = n.I1, outF = n.I2;
+        var dy = y.GradSpan;
+        if (x.NeedsGrad)
+        {
+            x.EnsureGrad();
+            Gemm.Multiply(dy, w.Span, x.GradSpan, rows, outF, inF, accumulate: true);        // dX += dY·W
+        }
+        if (w.NeedsGrad)
+        {
+            w.EnsureGrad();
+            Gemm.Multiply(dy, x.Span, w.GradSpan, outF, rows, inF, transA: true, accumulate: true); // dW += dYᵀ·X
+        }
+        if (n.C is { NeedsGrad: true } b)
+        {
+            b.EnsureGrad();
+            var db = b.GradSpan;
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, dy.Slice(r * outF, outF), db);
+        }
+    }
+
+    // ---------------------------------------------------------------- layer norm
+
+    /// <summary>LayerNorm over the last dimension: x [..., C], gamma [C], beta [C] or null.</summary>
+    public static Tensor LayerNorm(Tensor x, Tensor gamma, Tensor? beta = null, float eps = 1e-5f)
+    {
+        int cols = x.Cols, rows = x.Rows;
+        if (x.Rank < 1 || gamma.Rank != 1 || gamma.Length != cols || (beta is not null && (beta.Rank != 1 || beta.Length != cols)))
+            throw new ArgumentException($"LayerNorm: input {x.ShapeText}, weight {gamma.ShapeText}, bias {beta?.ShapeText ?? "none"}: weight and bias must be [{cols}].", nameof(gamma));
+        var y = Graph.NewTensor(x.Shape);
+        var stats = NativeBuffer.Rent((nuint)rows * 2 * sizeof(float));
+        var mean = stats.Floats[..rows];
+        var rstd = stats.Floats.Slice(rows, rows);
+        K.LayerNorm.Forward(x.Span, gamma.Span, beta is null ? default : beta.Span, y.Span, mean, rstd, rows, cols, eps);
+        if (Graph.ShouldRecord(x, gamma, beta))
+            Graph.Append(new Node { Kind = OpKind.LayerNorm, Out = y, A = x, B = gamma, C = beta, S0 = stats, I0 = rows, I1 = cols });
+        else stats.Return();
+        return y;
+    }
+
+    static void LayerNormBackward(ref Node n)
+    {
+        Tensor x = n.A!, gamma = n.B!;
+        int rows = n.I0, cols = n.I1;
+        var mean = n.S0.Floats[..rows];
+        var rstd = n.S0.Floats.Slice(rows, rows);
+        var scratch = default(NativeBuffer);
+        Span<float> dx = GradOrScratch(x, ref scratch, 0, x.Length);
+        Span<float> dgamma = GradOrScratch(gamma, ref scratch, x.Length, cols);
+        Span<float> dbeta = n.C is null ? default : GradOrScratch(n.C, ref scratch, x.Length + cols, cols);
+        K.LayerNorm.Backward(n.Out.GradSpan, x.Span, gamma.Span, mean, rstd, dx, dgamma, dbeta, rows, cols);
+        scratch.Return();
+    }
+
+    /// <summary>The input's gradient, or (for an input that needs none) a slice of a scratch buffer the kernel may add into.</summary>
+    static Span<float> GradOrScratch(Tensor t, ref NativeBuffer scratch, int offset, int length)
+    {
+        if (t.NeedsGrad)
+        {
+            t.EnsureGrad();
+            return t.GradSpan;
+        }
+        if (scratch.IsEmpty) scratch = NativeBuffer.Rent((nuint)(offset + length + 2 * t.Length + 64) * sizeof(float) * 2, clear: true);
+        return scratch.Floats.Slice(offset, length);
+    }
+
+    // ---------------------------------------------------------------- activations
+
+    /// <summary>GELU, tanh form (GPT-2).</summary>
+    public static Tensor Gelu(Tensor x) => Unary(x, OpKind.GeluTanh);
+
+    /// <summary>GELU, exact erf form (PyTorch nn.GELU(), nanoGPT).</summary>
+    public static Tensor GeluErf(Tensor x) => Unary(x, OpKind.GeluErf);
+
+    public static Tensor Relu(Tensor x) => Unary(x, OpKind.Relu);
+
+    static Tensor Unary(Tensor x, OpKind kind)
+    {
+        var y = Graph.NewTensor(x.Shape);
+        switch (kind)
+        {
+            case OpKind.GeluTanh: Activations.GeluForward(x.Span, y.Span); break;
+            case OpKind.GeluErf: TemporaryGeluErf.GeluErfForward(x.Span, y.Span); break;
+            default: Activations.ReluForward(x.Span, y.Span); break;
+        }
+        if (Graph.ShouldRecord(x)) Graph.Append(new Node { Kind = kind, Out = y, A = x });
+        return y;
+    }
+
+    static void UnaryBackward(ref Node n)
+    {
+        var x = n.A!;
+        if (!x.NeedsGrad) return;
+        x.EnsureGrad();
+        switch (n.Kind)
+        {
+            case OpKind.GeluTanh: Activations.GeluBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
+            case OpKind.GeluErf: TemporaryGeluErf.GeluErfBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
+            default: Activations.ReluBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
+        }
+    }
+
+    // ---------------------------------------------------------------- add, scale
+
+    /// <summary>
+    /// a + b. b has a's shape, or a trailing part of it (broadcast over a's leading dimensions, as a bias or a
+    /// [T, C] table added to [B, T, C]).
+    /// </summary>
+    public static Tensor Add(Tensor a, Tensor b)
+    {
+        if (!IsSuffix(b.Shape, a.Shape) || b.Length == 0 && a.Length != 0)
+            throw new ArgumentException($"Add: shape {b.ShapeText} is neither {a.ShapeText} nor a trailing part of it.", nameof(b));
+        var y = Graph.NewTensor(a.Shape);
+        int inner = b.Length;
+        var ys = y.Span;
+        if (inner == a.Length) TensorPrimitives.Add(a.Span, b.Span, ys);
+        else
+        {
+            ReadOnlySpan<float> xs = a.Span, bs = b.Span;
+            for (int o = 0; o < a.Length; o += inner) TensorPrimitives.Add(xs.Slice(o, inner), bs, ys.Slice(o, inner));
+        }
+        if (Graph.ShouldRecord(a, b)) Graph.Append(new Node { Kind = OpKind.Add, Out = y, A = a, B = b });
+        return y;
+    }
+
+    static bool IsSuffix(ReadOnlySpan<int> s, ReadOnlySpan<int> of) => s.Length <= of.Length && s.SequenceEqual(of[^s.Length..]);
+
+    static void AddBackward(ref Node n)
+    {
+        var dy = n.Out.GradSpan;
+        Tensor a = n.A!, b = n.B!;
+        if (a.NeedsGrad)
+        {
+            a.EnsureGrad();
+            TensorPrimitives.Add(a.GradSpan, dy, a.GradSpan);
+        }
+        if (b.NeedsGrad)
+        {
+            b.EnsureGrad();
+            var db = b.GradSpan;
+            int inner = b.Length;
+            for (int o = 0; o < dy.Length; o += inner) TensorPrimitives.Add(db, dy.Slice(o, inner), db);
+        }
+    }
+
+    /// <summary>
+    /// x [B, T, C] + table[t] for t in [0, T): adds the first T rows of a position table [maxT, C] to every
+    /// sequence (learned positions as nanoGPT's wte(idx) + wpe(pos), or a fixed sinusoidal table).
+    /// </summary>
+    public static Tensor AddPositions(Tensor x, Tensor table)
+    {
+        if (x.Rank != 3 || table.Rank != 2 || table.Dim(1) != x.Dim(2) || table.Dim(0) < x.Dim(1))
+            throw new ArgumentException($"AddPositions: input {x.ShapeText} needs a table [>= {(x.Rank == 3 ? x.Dim(1) : 0)}, C] with C its last dimension; got {table.ShapeText}.", nameof(table));
+        int batch = x.Dim(0), rowsPerSeq = x.Dim(1) * x.Dim(2);
+        var y = Graph.NewTensor(x.Shape);
+        ReadOnlySpan<float> xs = x.Span, ts = table.Span[..rowsPerSeq];
+        var ys = y.Span;
+        for (int b = 0; b < batch; b++)
+            TensorPrimitives.Add(xs.Slice(b * rowsPerSeq, rowsPerSeq), ts, ys.Slice(b * rowsPerSeq, rowsPerSeq));
+        if (Graph.ShouldRecord(x, table)) Graph.Append(new Node { Kind = OpKind.AddPositions, Out = y, A = x, B = table, I0 = batch, I1 = rowsPerSeq });
+        return y;
+    }
+
+    static void AddPositionsBackward(ref Node n)
+    {
+        var dy = n.Out.GradSpan;
+        Tensor x = n.A!, table = n.B!;
+        if (x.NeedsGrad)
+        {
+            x.EnsureGrad();
+            TensorPrimitives.Add(x.GradSpan, dy, x.GradSpan);
+        }
+        if (table.NeedsGrad)
+        {
+            table.EnsureGrad();
+            var dt = table.GradSpan[..n.I1];
+            for (int b = 0; b < n.I0; b++) TensorPrimitives.Add(dt, dy.Slice(b * n.I1, n.I1), dt);
+        }
+    }
+
+    /// <summary>x * s.</summary>
+    public static Tensor Scale(Tensor x, float s)
+    {
+        var y = Graph.NewTensor(x.Shape);
+        TensorPrimitives.Multiply(x.Span, s, y.Span);
+        if (Graph.ShouldRecord(x)) Graph.Append(new Node { Kind = OpKind.Scale, Out = y, A = x, F0 = s });
+        return y;
+    }
+
+    static void ScaleBackward(ref Node n)
+    {
+        var x = n.A!;
+        if (!x.NeedsGrad) return;
+        x.EnsureGrad();
+        TensorPrimitives.MultiplyAdd(n.Out.GradSpan, n.F0, x.GradSpan, x.GradSpan);
+    }
+
+    // ---------------------------------------------------------------- dropout
+
+    /// <summary>
+    /// Inverted dropout with probability <paramref name="p"/>; the mask is a function of (seed, element index)
+    /// only. p = 0 returns x itself (no copy, no node).
+    /// </summary>
+    public static Tensor Dropout(Tensor x, float p, ulong seed)
+    {
+        if (!(p >= 0 && p < 1)) throw new ArgumentException($"Dropout: probability {p} is outside [0, 1).", nameof(p));
+        if (p == 0) return x;
+        var y = Graph.NewTensor(x.Shape);
+        var mask = NativeBuffer.Rent((nuint)x.Length);
+        K.Dropout.Forward(x.Span, y.Span, mask.ByteSpan[..x.Length], p, seed);
+        if (Graph.ShouldRecord(x)) Graph.Append(new Node { Kind = OpKind.Dropout, Out = y, A = x, S0 = mask, F0 = p });
+        else mask.Return();
+        return y;
+    }
+
+    static void DropoutBackward(ref Node n)
+    {
+        var x = n.A!;
+        if (!x.NeedsGrad) return;
+        x.EnsureGrad();
+        K.Dropout.Backward(n.Out.GradSpan, n.S0.ByteSpan[..x.Length], x.GradSpan, n.F0);
+    }
+
+    // ---------------------------------------------------------------- embedding
+
+    /// <summary>Rows of <paramref name="table"/> [V, C] for ids laid out [batch, time] → [batch, time, C].</summary>
+    public static Tensor Embedding(ReadOnlySpan<int> ids, Tensor table, int batch, int time)
+    {
+        if (table.Rank != 2) throw new ArgumentException($"Embedding: table {table.ShapeText} must be [vocab, dim].", nameof(table));
+        if (batch <= 0 || time <= 0 || ids.Length != (long)batch * time)
+            throw new ArgumentException($"Embedding: {ids.Length} ids do not fill [batch {batch}, time {time}].", nameof(ids));
+        int rows = table.Dim(0), dim = table.Dim(1);
+        for (int i = 0; i < ids.Length; i++)
+            if ((uint)ids[i] >= (uint)rows)
+                throw new ArgumentException($"Embedding: id {ids[i]} at position {i} is outside the table {table.ShapeText}.", nameof(ids));
+        var y = Graph.NewTensor([batch, time, dim]);
+        K.Embedding.Forward(ids, table.Span, y.Span, dim);
+        if (Graph.ShouldRecord(table))
+        {
+            var saved = NativeBuffer.Rent((nuint)ids.Length * sizeof(int));
+            ids.CopyTo(saved.Ints);
+            Graph.Append(new Node { Kind = OpKind.Embedding, Out = y, A = table, S0 = saved, I0 = ids.Length, I1 = dim });
+        }
+        return y;
+    }
+
+    static void EmbeddingBackward(ref Node n)
+    {
+        var table = n.A!;
+        table.EnsureGrad();
+        K.Embedding.Backward(n.S0.Ints[..n.I0], n.Out.GradSpan, table.GradSpan, n.I1);
+    }
+
+    // ---------------------------------------------------------------- attention
+
+    /// <summary>
+    /// Multi-head self-attention from the packed projection qkv [B, T, 3C] (q, k, v side by side, heads
+    /// contiguous inside each) → [B, T, C]. Optional key lengths [B] mask padded keys. Fused: saves only the
+    /// output and the log-sum-exp per row, never a [T, T] matrix.
+    /// </summary>
+    public static Tensor SelfAttention(Tensor qkv, int heads, bool causal, ReadOnlySpan<int> keyLengths = default)
+    {
+        if (qkv.Rank != 3 || heads <= 0 || qkv.Dim(2) % (3 * heads) != 0)
+            throw new ArgumentException($"SelfAttention: qkv {qkv.ShapeText} must be [B, T, 3C] with C divisible by {heads} heads.", nameof(qkv));
+        int batch = qkv.Dim(0), time = qkv.Dim(1), c = qkv.Dim(2) / 3;
+        CheckKeyLengths(keyLengths, batch, time, "SelfAttention");
+        var shape = new AttentionShape(batch, heads, time, time, c / heads, causal);
+        var y = Graph.NewTensor([batch, time, c]);
+        var lse = NativeBuffer.Rent((nuint)(batch * heads * time) * sizeof(float));
+        var qs = qkv.Span;
+        Attention.Forward(shape, qs, 3 * c, qs[c..], qs[(2 * c)..], 3 * c, y.Span, lse.Floats, keyLengths);
+        if (Graph.ShouldRecord(qkv))
+            Graph.Append(new Node { Kind = OpKind.SelfAttention, Out = y, A = qkv, S0 = lse, S1 = SaveInts(keyLengths), I0 = heads, Flag = causal });
+        else lse.Return();
+        return y;
+    }
+
+    static void SelfAttentionBackward(ref Node n)
+    {
+        var qkv = n.A!;
+        if (!qkv.NeedsGrad) return;
+        int batch = qkv.Dim(0), time = qkv.Dim(1), c = qkv.Dim(2) / 3, heads = n.I0;
+        var shape = new AttentionShape(batch, heads, time, time, c / heads, n.Flag);
+        qkv.EnsureGrad();
+        var qs = qkv.Span;
+        var dq = qkv.GradSpan;
+        Attention.Backward(shape, qs, 3 * c, qs[c..], qs[(2 * c)..], 3 * c, n.Out.Span, n.S0.Floats, n.Out.GradSpan,
+            dq, dq[c..], dq[(2 * c)..], n.S1.IsEmpty ? default : n.S1.Ints[..batch]);
+    }
+
+    /// <summary>
+    /// Multi-head cross-attention: queries q [B, Tq, C] attend to keys and values packed kv [B, Tk, 2C]
+    /// (an encoder's memory projected once). Optional key lengths [B] mask padded memory positions.
+    /// </summary>
+    public static Tensor CrossAttention(Tensor q, Tensor kv, int heads, ReadOnlySpan<int> keyLengths = default)
+    {
+        if (q.Rank != 3 || kv.Rank != 3 || heads <= 0 || q.Dim(2) % heads != 0 || kv.Dim(2) != 2 * q.Dim(2) || kv.Dim(0) != q.Dim(0))
+            throw new ArgumentException($"CrossAttention: q {q.ShapeText} and kv {kv.ShapeText} must be [B, Tq, C] and [B, Tk, 2C] with C divisible by {heads} heads.", nameof(kv));
+        int batch = q.Dim(0), tq = q.Dim(1), tk = kv.Dim(1), c = q.Dim(2);
+        CheckKeyLengths(keyLengths, batch, tk, "CrossAttention");
+        var shape = new AttentionShape(batch, heads, tq, tk, c / heads, false);
+        var y = Graph.NewTensor([batch, tq, c]);
+        var lse = NativeBuffer.Rent((nuint)(batch * heads * tq) * sizeof(float));
+        var kvs = kv.Span;
+        Attention.Forward(shape, q.Span, c, kvs, kvs[c..], 2 * c, y.Span, lse.Floats, keyLengths);
+        if (Graph.ShouldRecord(q, kv))
+            Graph.Append(new Node { Kind = OpKind.CrossAttention, Out = y, A = q, B = kv, S0 = lse, S1 = SaveInts(keyLengths), I0 = heads });
+        else lse.Return();
+        return y;
+    }
+
+    static void CrossAttentionBackward(ref Node n)
+    {
+        Tensor q = n.A!, kv = n.B!;
+        int batch = q.Dim(0), tq = q.Dim(1), tk = kv.Dim(1), c = q.Dim(2), heads = n.I0;
+        var shape = new AttentionShape(batch, heads, tq, tk, c / heads, false);
+        var scratch = default(NativeBuffer);
+        var dq = GradOrScratch(q, ref scratch, 0, q.Length);
+        var dkv = GradOrScratch(kv, ref scratch, q.Length, kv.Length);
+        var kvs = kv.Span;
+        Attention.Backward(shape, q.Span, c, kvs, kvs[c..], 2 * c, n.Out.Span, n.S0.Floats, n.Out.GradSpan,
+            dq, dkv, dkv[c..], n.S1.IsEmpty ? default : n.S1.Ints[..batch]);
+        scratch.Return();
+    }
+
+    static void CheckKeyLengths(ReadOnlySpan<int> keyLengths, int batch, int keys, string op)
+    {
+        if (keyLengths.IsEmpty) return;
+        if (keyLengths.Length != batch)
+            throw new ArgumentException($"{op}: {keyLengths.Length} key lengths for a batch of {batch}.", nameof(keyLengths));
+        for (int b = 0; b < batch; b++)
+            if ((uint)keyLengths[b] > (uint)keys)
+                throw new ArgumentException($"{op}: key length {keyLengths[b]} of row {b} is outside [0, {keys}].", nameof(keyLengths));
+    }
+
+    static NativeBuffer SaveInts(ReadOnlySpan<int> values)
+    {
+        if (values.IsEmpty) return default;
+        var saved = NativeBuffer.Rent((nuint)values.Length * sizeof(int));
+        values.CopyTo(saved.Ints);
+        return saved;
+    }
+
+    // ---------------------------------------------------------------- cross-entropy
+
+    /// <summary>
+    /// Mean cross-entropy of logits [..., V] against one target per row (ignore index -1) → a scalar.
+    /// Rows whose target is -1 count neither in the sum nor in the mean.
+    /// </summary>
+    public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> targets)
+    {
+        int rows = logits.Rows, vocab = logits.Cols;
+        if (logits.Rank < 1 || targets.Length != rows)
+            throw new ArgumentException($"CrossEntropy: {targets.Length} targets for logits {logits.ShapeText} ({rows} rows).", nameof(targets));
+        for (int r = 0; r < rows; r++)
+            if (targets[r] != K.CrossEntropy.IgnoreIndex && (uint)targets[r] >= (uint)vocab)
+                throw new ArgumentException($"CrossEntropy: target {targets[r]} at row {r} is outside the vocabulary of {vocab} (logits {logits.ShapeText}).", nameof(targets));
+        var loss = Graph.NewTensor([]);
+        var lse = NativeBuffer.Rent((nuint)rows * sizeof(float));
+        loss.Span[0] = K.CrossEntropy.Forward(logits.Span, targets, lse.Floats[..rows], rows, vocab, out int count);
+        if (Graph.ShouldRecord(logits))
+            Graph.Append(new Node { Kind = OpKind.CrossEntropy, Out = loss, A = logits, S0 = lse, S1 = SaveInts(targets), I0 = rows, I1 = vocab, I2 = count });
+        else lse.Return();
+        return loss;
+    }
+
+    static void CrossEntropyBackward(ref Node n)
+    {
+        var logits = n.A!;
+        int rows = n.I0, vocab = n.I1;
+        float dLoss = n.Out.GradSpan[0];
+        var targets = n.S1.Ints[..rows];
+        if (logits.GradData is null)
+        {
+            logits.EnsureGrad(clear: false); // the kernel overwrites
+            K.CrossEntropy.Backward(logits.Span, targets, n.S0.Floats[..rows], logits.GradSpan, rows, vocab, n.I2, dLoss);
+        }
+        else
+        {
+            var tmp = NativeBuffer.Rent((nuint)logits.Length * sizeof(float));
+            var t = tmp.Floats[..logits.Length];
+            K.CrossEntropy.Backward(logits.Span, targets, n.S0.Floats[..rows], t, rows, vocab, n.I2, dLoss);
+            TensorPrimitives.Add(logits.GradSpan, t, logits.GradSpan);
+            tmp.Return();
+        }
+    }
+
+    // ---------------------------------------------------------------- dispatch
+
+    internal static void Backward(ref Node n)
+    {
+        switch (n.Kind)
+        {
+            case OpKind.Linear: LinearBackward(ref n); break;
+            case OpKind.LayerNorm: LayerNormBackward(ref n); break;
+            case OpKind.GeluTanh or OpKind.GeluErf or OpKind.Relu: UnaryBackward(ref n); break;
+            case OpKind.Add: AddBackward(ref n); break;
+            case OpKind.AddPositions: AddPositionsBackward(ref n); break;
+            case OpKind.Scale: ScaleBackward(ref n); break;
+            case OpKind.Dropout: DropoutBackward(ref n); break;
+            case OpKind.Embedding: EmbeddingBackward(ref n); break;
+            case OpKind.SelfAttention: SelfAttentionBackward(ref n); break;
+            case OpKind.CrossAttention: CrossAttentionBackward(ref n); break;
+            case OpKind.CrossEntropy: CrossEntropyBackward(ref n); break;
+            default: throw new InvalidOperationException($"No backward for {n.Kind}.");
+        }
+    }
+}

@@ -1,0 +1,107 @@
+using Sharpformer.Autograd;
+using Sharpformer.Models;
+using Sharpformer.Tensors;
+
+namespace Sharpformer.Nn;
+
+/// <summary>Where LayerNorm sits: before each sub-layer inside the residual branch (GPT-2) or after the residual add (2017 paper).</summary>
+public enum NormPlacement { PreLN, PostLN }
+
+/// <summary>How one Transformer block is built (DESIGN §4).</summary>
+public sealed record TransformerBlockOptions
+{
+    /// <summary>Model width C.</summary>
+    public required int Width { get; init; }
+    public required int Heads { get; init; }
+    /// <summary>Hidden width of the MLP; 0 means 4·C.</summary>
+    public int FeedForwardWidth { get; init; }
+    public NormPlacement Norm { get; init; } = NormPlacement.PreLN;
+    public Activation Activation { get; init; } = Activation.GeluTanh;
+    /// <summary>Causal self-attention (decoders) or bidirectional (encoders).</summary>
+    public bool Causal { get; init; } = true;
+    /// <summary>Adds cross-attention to an encoder's output (ln_cross, cross_attn.*) between self-attention and the MLP.</summary>
+    public bool CrossAttention { get; init; }
+    public bool Bias { get; init; } = true;
+    /// <summary>Residual dropout after each sub-layer (training mode only).</summary>
+    public float Dropout { get; init; }
+    public float LayerNormEpsilon { get; init; } = 1e-5f;
+
+    public int HiddenWidth => FeedForwardWidth > 0 ? FeedForwardWidth : 4 * Width;
+
+    public void Validate()
+    {
+        if (Width <= 0 || Heads <= 0 || Width % Heads != 0)
+            throw new ArgumentException($"TransformerBlock: width {Width} must be positive and divisible by {Heads} heads.");
+        if (FeedForwardWidth < 0) throw new ArgumentException($"TransformerBlock: feed-forward width {FeedForwardWidth} is negative.");
+        if (Dropout is < 0 or >= 1 || float.IsNaN(Dropout)) throw new ArgumentException($"TransformerBlock: dropout must be in [0, 1), got {Dropout}.");
+        if (!(LayerNormEpsilon > 0)) throw new ArgumentException($"TransformerBlock: layer-norm epsilon must be positive, got {LayerNormEpsilon}.");
+    }
+}
+
+/// <summary>
+/// One Transformer block: self-attention, optional cross-attention, MLP, each in a residual branch with
+/// LayerNorm before it (pre-LN, GPT-2) or after the add (post-LN, 2017). Parameter names follow GPT-2:
+/// ln_1, attn.c_attn, attn.c_proj, [ln_cross, cross_attn.q_proj, cross_attn.kv_proj, cross_attn.c_proj],
+/// ln_2, mlp.c_fc, mlp.c_proj.
+/// </summary>
+public sealed class TransformerBlock : Module
+{
+    readonly DropoutRng rng;
+
+    public TransformerBlock(string name, TransformerBlockOptions options, DropoutRng? dropoutRng = null) : base(name)
+    {
+        options.Validate();
+        Options = options;
+        rng = dropoutRng ?? new DropoutRng();
+        int c = options.Width;
+        Ln1 = AddModule(new LayerNorm(Join(name, "ln_1"), c, options.Bias, options.LayerNormEpsilon));
+        Attn = AddModule(new MultiHeadAttention(Join(name, "attn"), c, options.Heads, options.Causal, options.Bias));
+        if (options.CrossAttention)
+        {
+            LnCross = AddModule(new LayerNorm(Join(name, "ln_cross"), c, options.Bias, options.LayerNormEpsilon));
+            Cross = AddModule(new CrossAttention(Join(name, "cross_attn"), c, options.Heads, options.Bias));
+        }
+        Ln2 = AddModule(new LayerNorm(Join(name, "ln_2"), c, options.Bias, options.LayerNormEpsilon));
+        Mlp = AddModule(new FeedForward(Join(name, "mlp"), c, options.HiddenWidth, options.Activation, options.Bias));
+    }
+
+    public TransformerBlockOptions Options { get; }
+    public LayerNorm Ln1 { get; }
+    public MultiHeadAttention Attn { get; }
+    public LayerNorm? LnCross { get; }
+    public CrossAttention? Cross { get; }
+    public LayerNorm Ln2 { get; }
+    public FeedForward Mlp { get; }
+
+    /// <summary>
+    /// x [B, T, C] → [B, T, C]. keyLengths [B] masks padded self-attention keys; memory [B, S, C] and
+    /// memoryLengths [B] feed cross-attention (required exactly when the block has it).
+    /// </summary>
+    public Tensor Forward(Tensor x, ReadOnlySpan<int> keyLengths = default, Tensor? memory = null, ReadOnlySpan<int> memoryLengths = default)
+    {
+        if (x.Rank != 3 || x.Dim(2) != Options.Width)
+            throw new ArgumentException($"TransformerBlock '{Name}': input {x.ShapeText} must be [B, T, {Options.Width}].", nameof(x));
+        if ((memory is null) == Options.CrossAttention)
+            throw new ArgumentException(Options.CrossAttention
+                ? $"TransformerBlock '{Name}' has cross-attention and needs the encoder memory [B, S, {Options.Width}]."
+                : $"TransformerBlock '{Name}' has no cross-attention but was given memory {memory!.ShapeText}.", nameof(memory));
+        if (memory is not null && (memory.Rank != 3 || memory.Dim(0) != x.Dim(0) || memory.Dim(2) != Options.Width))
+            throw new ArgumentException($"TransformerBlock '{Name}': memory {memory.ShapeText} must be [{x.Dim(0)}, S, {Options.Width}] for input {x.ShapeText}.", nameof(memory));
+
+        if (Options.Norm == NormPlacement.PreLN)
+        {
+            x = Ops.Add(x, Drop(Attn.Forward(Ln1.Forward(x), keyLengths)));
+            if (Cross is not null) x = Ops.Add(x, Drop(Cross.Forward(LnCross!.Forward(x), memory!, memoryLengths)));
+            x = Ops.Add(x, Drop(Mlp.Forward(Ln2.Forward(x))));
+        }
+        else
+        {
+            x = Ln1.Forward(Ops.Add(x, Drop(Attn.Forward(x, keyLengths))));
+            if (Cross is not null) x = LnCross!.Forward(Ops.Add(x, Drop(Cross.Forward(x, memory!, memoryLengths))));
+            x = Ln2.Forward(Ops.Add(x, Drop(Mlp.Forward(x))));
+        }
+        return x;
+    }
+
+    Tensor Drop(Tensor x) => IsTraining && Options.Dropout > 0 ? Ops.Dropout(x, Options.Dropout, rng.NextSeed()) : x;
+}

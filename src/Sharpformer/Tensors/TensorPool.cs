@@ -1,0 +1,106 @@
+using System.Runtime.InteropServices;
+
+namespace Sharpformer.Tensors;
+
+/// <summary>
+/// Process-wide pool of 64-byte aligned native buffers, keyed by size (rounded up to 64 bytes). A training
+/// step that repeats the shapes of the previous one rents back exactly the buffers it returned, so in
+/// steady state it allocates neither native nor managed memory. Buffers are never freed while pooled;
+/// <see cref="Trim"/> gives them back to the OS.
+/// </summary>
+public static unsafe class TensorPool
+{
+    const nuint Alignment = 64;
+    static readonly Dictionary<nuint, Stack<nint>> free = [];
+    static readonly Lock gate = new();
+    static long allocations, bytesAllocated, bytesPooled, rented;
+
+    /// <summary>Native buffers allocated from the OS so far (a steady-state step adds none).</summary>
+    public static long Allocations => Volatile.Read(ref allocations);
+
+    /// <summary>Bytes currently allocated from the OS through the pool (rented plus idle).</summary>
+    public static long BytesAllocated => Volatile.Read(ref bytesAllocated);
+
+    /// <summary>Bytes sitting idle in the pool, ready for reuse.</summary>
+    public static long BytesPooled => Volatile.Read(ref bytesPooled);
+
+    /// <summary>Buffers currently rented out (intermediates alive plus caller-owned tensors).</summary>
+    public static long Rented => Volatile.Read(ref rented);
+
+    internal static nuint RoundUp(nuint bytes) => (bytes + Alignment - 1) & ~(Alignment - 1);
+
+    /// <summary>Rents at least <paramref name="bytes"/> bytes (contents undefined unless <paramref name="clear"/>).</summary>
+    internal static void* Rent(nuint bytes, bool clear)
+    {
+        nuint size = RoundUp(bytes == 0 ? 1 : bytes);
+        void* p = null;
+        lock (gate)
+        {
+            if (free.TryGetValue(size, out var stack) && stack.TryPop(out nint q))
+            {
+                p = (void*)q;
+                bytesPooled -= (long)size;
+            }
+            rented++;
+        }
+        if (p is null)
+        {
+            p = NativeMemory.AlignedAlloc(size, Alignment);
+            Interlocked.Increment(ref allocations);
+            Interlocked.Add(ref bytesAllocated, (long)size);
+        }
+        if (clear) NativeMemory.Clear(p, size);
+        return p;
+    }
+
+    internal static void Return(void* p, nuint bytes)
+    {
+        if (p is null) return;
+        nuint size = RoundUp(bytes == 0 ? 1 : bytes);
+        lock (gate)
+        {
+            if (!free.TryGetValue(size, out var stack)) free[size] = stack = new Stack<nint>();
+            stack.Push((nint)p);
+            bytesPooled += (long)size;
+            rented--;
+        }
+    }
+
+    /// <summary>Frees a buffer straight to the OS (finalizers: no locks held on the finalizer thread's behalf).</summary>
+    internal static void FreeDirect(void* p, nuint bytes)
+    {
+        if (p is null) return;
+        NativeMemory.AlignedFree(p);
+        Interlocked.Add(ref bytesAllocated, -(long)RoundUp(bytes == 0 ? 1 : bytes));
+        Interlocked.Decrement(ref rented);
+    }
+
+    /// <summary>Frees every idle pooled buffer. Rented buffers are unaffected.</summary>
+    public static void Trim()
+    {
+        lock (gate)
+        {
+            foreach (var (size, stack) in free)
+                while (stack.TryPop(out nint q))
+                {
+                    NativeMemory.AlignedFree((void*)q);
+                    bytesAllocated -= (long)size;
+                    bytesPooled -= (long)size;
+                }
+        }
+    }
+}
+
+/// <summary>A raw pooled buffer held by the tape (saved statistics, masks, ids). Not a tensor.</summary>
+internal readonly unsafe struct NativeBuffer(void* pointer, nuint bytes)
+{
+    public readonly void* Pointer = pointer;
+    public readonly nuint Bytes = bytes;
+    public bool IsEmpty => Pointer is null;
+    public Span<float> Floats => new(Pointer, (int)(Bytes / sizeof(float)));
+    public Span<int> Ints => new(Pointer, (int)(Bytes / sizeof(int)));
+    public Span<byte> ByteSpan => new(Pointer, (int)Bytes);
+
+    public static NativeBuffer Rent(nuint bytes, bool clear = false) => new(TensorPool.Rent(bytes, clear), bytes);
+    public void Return() => TensorPool.Return(Pointer, Bytes);
+}
