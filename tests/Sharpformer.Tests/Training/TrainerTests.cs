@@ -1,0 +1,82 @@
+using Sharpformer.Kernels;
+using Sharpformer.Models;
+using Sharpformer.Training;
+
+namespace Sharpformer.Tests.Training;
+
+public class TrainerTests
+{
+    static readonly TrainingConfig Tiny = new()
+    {
+        NLayer = 2, NHead = 2, NEmbd = 32, BlockSize = 16, BatchSize = 4, GradientAccumulationSteps = 2,
+        Dropout = 0.1f, MaxIters = 12, EvalInterval = 6, EvalIters = 2, LogInterval = 1,
+        LearningRate = 3e-3f, WarmupIters = 3, LrDecayIters = 12, MinLr = 3e-4f, AlwaysSaveCheckpoint = true,
+    };
+
+    /// <summary>A repetitive text mapped onto 23 token ids; skip moves the window so train and val differ.</summary>
+    static ArrayTokenSource Corpus(int length, int skip)
+    {
+        var text = string.Concat(Enumerable.Repeat("to be or not to be, that is the question. ", 60));
+        return new ArrayTokenSource(text.Skip(skip * 7).Take(length).Select(c => c * 7 % 23).ToArray());
+    }
+
+    sealed record Snapshot(TrainerProgress Progress, Dictionary<string, float[]> Weights, Dictionary<string, (float[] M, float[] V)> Moments);
+
+    static Snapshot Capture(Trainer t) => new(
+        t.Progress,
+        t.Model.Parameters.ToDictionary(p => p.Name, p => p.Value.ToArray()),
+        t.Optimizer.Moments().ToDictionary(m => m.Name, m => ((float[])m.M.Clone(), (float[])m.V.Clone())));
+
+    [Fact]
+    public void ResumedRunReproducesTheUninterruptedOneBitForBit()
+    {
+        Parallelism.ThreadCount = 2;
+        var train = Corpus(900, 1);
+        var val = Corpus(300, 2);
+
+        // One run of 2N iterations, keeping the checkpoint taken at iteration N.
+        var full = new Trainer(new Gpt(Tiny.ToModelConfig(23), Tiny.Seed), Tiny, train, val);
+        var fullLosses = new List<float>();
+        Snapshot? atN = null;
+        full.OnStep = r => fullLosses.Add(r.Loss);
+        full.SaveCheckpoint = t => atN ??= Capture(t);
+        full.Run();
+        Assert.NotNull(atN);
+        Assert.Equal(Tiny.EvalInterval, atN.Progress.Iteration);
+
+        // A fresh process-like start from that checkpoint.
+        var resumedModel = new Gpt(Tiny.ToModelConfig(23), seed: 99);
+        foreach (var p in resumedModel.Parameters) atN.Weights[p.Name].CopyTo(p.Value.Span);
+        var resumed = new Trainer(resumedModel, Tiny, train, val);
+        resumed.Optimizer.LoadMoments(name => atN.Moments[name]);
+        resumed.Restore(atN.Progress);
+        var resumedLosses = new List<float>();
+        resumed.OnStep = r => resumedLosses.Add(r.Loss);
+        resumed.Run();
+
+        Assert.Equal(fullLosses.Skip(Tiny.EvalInterval), resumedLosses);
+        foreach (var p in full.Model.Parameters)
+            Assert.Equal(p.Value.ToArray(), resumedModel.FindParameter(p.Name)!.Value.ToArray());
+    }
+
+    [Fact]
+    public void LossFallsAndEvaluationIsReported()
+    {
+        var config = Tiny with { Dropout = 0, MaxIters = 60, EvalInterval = 30, GradientAccumulationSteps = 1, LrDecayIters = 60 };
+        var t = new Trainer(new Gpt(config.ToModelConfig(23), config.Seed), config, Corpus(900, 1), Corpus(300, 2));
+        var evals = new List<EvalReport>();
+        t.OnEval = evals.Add;
+        t.Run();
+        Assert.Equal([0, 30, 60], evals.Select(e => e.Iteration));
+        Assert.True(evals[^1].ValLoss < evals[0].ValLoss - 1.0, $"val loss {evals[0].ValLoss} -> {evals[^1].ValLoss}");
+        Assert.True(evals[0].IsBest);
+    }
+
+    [Fact]
+    public void CorpusShorterThanABlockIsRejected()
+    {
+        var e = Assert.Throws<ArgumentException>(() =>
+            new Trainer(new Gpt(Tiny.ToModelConfig(23)), Tiny, Corpus(900, 1), Corpus(16, 2)));
+        Assert.Contains("block-size", e.Message);
+    }
+}
