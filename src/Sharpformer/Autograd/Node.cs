@@ -5,7 +5,7 @@ namespace Sharpformer.Autograd;
 internal enum OpKind : byte
 {
     Linear, LayerNorm, GeluTanh, GeluErf, Relu, Add, AddPositions, Scale, Dropout, Embedding,
-    SelfAttention, CrossAttention, CrossEntropy,
+    SelfAttention, CrossAttention, CrossEntropy, Dot,
 }
 
 /// <summary>

@@ -422,6 +422,38 @@ public static unsafe class Ops
         }
     }
 
+    // ---------------------------------------------------------------- dot
+
+    /// <summary>Σ a·b over all elements (same shapes) → a scalar, summed in double.</summary>
+    public static Tensor Dot(Tensor a, Tensor b)
+    {
+        if (!a.Shape.SequenceEqual(b.Shape))
+            throw new ArgumentException($"Dot: shapes {a.ShapeText} and {b.ShapeText} differ.", nameof(b));
+        var y = Graph.NewTensor([]);
+        ReadOnlySpan<float> x = a.Span, w = b.Span;
+        double sum = 0;
+        for (int i = 0; i < x.Length; i++) sum += (double)x[i] * w[i];
+        y.Span[0] = (float)sum;
+        if (Graph.ShouldRecord(a, b)) Graph.Append(new Node { Kind = OpKind.Dot, Out = y, A = a, B = b });
+        return y;
+    }
+
+    static void DotBackward(ref Node n)
+    {
+        float g = n.Out.GradSpan[0];
+        Tensor a = n.A!, b = n.B!;
+        if (a.NeedsGrad)
+        {
+            a.EnsureGrad();
+            TensorPrimitives.MultiplyAdd(b.Span, g, a.GradSpan, a.GradSpan);
+        }
+        if (b.NeedsGrad)
+        {
+            b.EnsureGrad();
+            TensorPrimitives.MultiplyAdd(a.Span, g, b.GradSpan, b.GradSpan);
+        }
+    }
+
     // ---------------------------------------------------------------- dispatch
 
     internal static void Backward(ref Node n)
@@ -439,6 +471,7 @@ public static unsafe class Ops
             case OpKind.SelfAttention: SelfAttentionBackward(ref n); break;
             case OpKind.CrossAttention: CrossAttentionBackward(ref n); break;
             case OpKind.CrossEntropy: CrossEntropyBackward(ref n); break;
+            case OpKind.Dot: DotBackward(ref n); break;
             default: throw new InvalidOperationException($"No backward for {n.Kind}.");
         }
     }

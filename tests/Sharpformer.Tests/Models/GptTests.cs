@@ -86,4 +86,144 @@ public class GptTests
         foreach (var p in model.Parameters)
             Assert.True(p.Grad.Span.ToArray().Any(g => g != 0), p.Name);
     }
+
+    /// <summary>One plain AdamW step over every parameter (decay on matrices only), as nanoGPT's optimizer.</summary>
+    static void AdamStep(Gpt model, List<(float[] m, float[] v)> state, int step, float lr)
+    {
+        if (state.Count == 0) foreach (var p in model.Parameters) state.Add((new float[p.Length], new float[p.Length]));
+        for (int i = 0; i < model.Parameters.Count; i++)
+        {
+            var p = model.Parameters[i];
+            Sharpformer.Kernels.Optim.AdamW(p.Value.Span, p.Grad.Span, state[i].m, state[i].v, lr, 0.9f, 0.95f, 1e-8f, p.Decay ? 0.1f : 0f, step);
+        }
+    }
+
+    [Fact]
+    public void TinyModelOverfitsOneBatch()
+    {
+        var model = new Gpt(Tiny with { Bias = false, Activation = Activation.GeluErf }, seed: 3);
+        var idx = Tokens(2 * 12, Tiny.VocabSize, 2);
+        var tgt = Tokens(2 * 12, Tiny.VocabSize, 5);
+        var state = new List<(float[], float[])>();
+        float loss = float.NaN;
+        for (int step = 1; step <= 150; step++)
+        {
+            model.ZeroGrad();
+            using var g = Graph.Record();
+            var l = model.Loss(idx, tgt, 2, 12);
+            loss = l.Item;
+            l.Backward();
+            AdamStep(model, state, step, 1e-2f);
+        }
+        Assert.True(loss < 0.1f, $"loss after 150 steps: {loss}");
+    }
+
+    static (float loss, float[][] grads) TrainTwoSteps(int threads)
+    {
+        int saved = Sharpformer.Kernels.Parallelism.ThreadCount;
+        Sharpformer.Kernels.Parallelism.ThreadCount = threads;
+        try
+        {
+            var model = new Gpt(Tiny with { Dropout = 0.2f }, seed: 11);
+            var idx = Tokens(3 * 16, Tiny.VocabSize, 1);
+            var tgt = Tokens(3 * 16, Tiny.VocabSize, 4);
+            var state = new List<(float[], float[])>();
+            float loss = 0;
+            for (int step = 1; step <= 2; step++)
+            {
+                model.ZeroGrad();
+                using var g = Graph.Record();
+                var l = model.Loss(idx, tgt, 3, 16);
+                loss = l.Item;
+                l.Backward();
+                if (step == 1) AdamStep(model, state, step, 1e-3f);
+            }
+            return (loss, model.Parameters.Select(p => p.Grad.ToArray()).ToArray());
+        }
+        finally { Sharpformer.Kernels.Parallelism.ThreadCount = saved; }
+    }
+
+    [Fact]
+    public void TrainingIsBitIdenticalForTheSameSeedAndThreadCount()
+    {
+        var a = TrainTwoSteps(2);
+        var b = TrainTwoSteps(2);
+        Assert.Equal(BitConverter.SingleToInt32Bits(a.loss), BitConverter.SingleToInt32Bits(b.loss));
+        for (int i = 0; i < a.grads.Length; i++) Assert.Equal(a.grads[i], b.grads[i]);
+    }
+
+    [Fact]
+    public void DropoutSeedReplaysTheSameMasks()
+    {
+        var model = new Gpt(Tiny with { Dropout = 0.3f }, seed: 2);
+        var idx = Tokens(16, Tiny.VocabSize);
+        var tgt = Tokens(16, Tiny.VocabSize, 1);
+        ulong seed = model.DropoutSeed;
+        float first, second, eval;
+        using (Graph.NoGrad()) first = model.Loss(idx, tgt, 1, 16).Item;
+        Assert.NotEqual(seed, model.DropoutSeed);
+        using (Graph.NoGrad()) second = model.Loss(idx, tgt, 1, 16).Item;
+        Assert.NotEqual(first, second);
+        model.DropoutSeed = seed;
+        using (Graph.NoGrad()) Assert.Equal(first, model.Loss(idx, tgt, 1, 16).Item);
+        model.Eval();
+        ulong before = model.DropoutSeed;
+        using (Graph.NoGrad()) eval = model.Loss(idx, tgt, 1, 16).Item;
+        Assert.Equal(before, model.DropoutSeed);
+        Assert.NotEqual(first, eval);
+    }
+
+    [Fact]
+    public void InitFollowsGpt2()
+    {
+        var model = new Gpt(new GptConfig { VocabSize = 64, BlockSize = 64, NLayer = 8, NHead = 4, NEmbd = 64 }, seed: 1);
+        static double Std(ReadOnlySpan<float> s)
+        {
+            double sum = 0, sq = 0;
+            foreach (var v in s) { sum += v; sq += (double)v * v; }
+            double mean = sum / s.Length;
+            return Math.Sqrt(sq / s.Length - mean * mean);
+        }
+        Assert.InRange(Std(model.Wte.Weight.Value.Span), 0.019, 0.021);
+        Assert.InRange(Std(model.Blocks[0].Mlp.Fc.Weight.Value.Span), 0.019, 0.021);
+        double residual = 0.02 / Math.Sqrt(16);
+        Assert.InRange(Std(model.Blocks[3].Mlp.Proj.Weight.Value.Span), residual * 0.95, residual * 1.05);
+        Assert.InRange(Std(model.Blocks[3].Attn.OutProj.Weight.Value.Span), residual * 0.95, residual * 1.05);
+        Assert.All(model.Blocks[2].Attn.QkvProj.Bias!.Value.ToArray(), v => Assert.Equal(0f, v));
+        Assert.All(model.LnF.Weight.Value.ToArray(), v => Assert.Equal(1f, v));
+        var again = new Gpt(model.Config, seed: 1);
+        Assert.Equal(model.Wte.Weight.Value.ToArray(), again.Wte.Weight.Value.ToArray());
+        var other = new Gpt(model.Config, seed: 2);
+        Assert.NotEqual(model.Wte.Weight.Value.ToArray(), other.Wte.Weight.Value.ToArray());
+    }
+
+    [Fact]
+    public void BadInputsAreRejectedClearly()
+    {
+        var model = new Gpt(Tiny);
+        Assert.Contains("block size", Assert.Throws<ArgumentException>(() => model.Logits(new int[17], 1, 17)).Message);
+        Assert.Contains("token 23", Assert.Throws<ArgumentException>(() => model.Logits([1, 23], 1, 2)).Message);
+        Assert.Contains("target 99", Assert.Throws<ArgumentException>(() => model.Loss([1, 2], [3, 99], 1, 2)).Message);
+        Assert.Throws<ArgumentException>(() => model.Logits([1, 2, 3], 2, 2));
+        using var cache = model.NewCache();
+        model.Decode(new int[16], cache);
+        Assert.Contains("block size", Assert.Throws<ArgumentException>(() => model.Decode([1], cache)).Message);
+        Assert.Throws<ArgumentException>(() => new Gpt(Tiny with { NHead = 3 }));
+    }
+
+    [Fact]
+    public void BatchedDecodeMatchesSingleStreams()
+    {
+        var model = new Gpt(Tiny, seed: 9);
+        int[] a = [1, 2, 3, 4], b = [7, 8, 9, 10];
+        using var both = model.NewCache(batch: 2);
+        var got = model.Decode([.. a[..3], .. b[..3]], both).ToArray();
+        got = model.Decode([a[3], b[3]], both).ToArray();
+        using var single = model.NewCache();
+        var ea = model.Decode(a, single).ToArray();
+        single.Reset();
+        var eb = model.Decode(b, single).ToArray();
+        AssertRow(ea, got[..23]);
+        AssertRow(eb, got[23..]);
+    }
 }
