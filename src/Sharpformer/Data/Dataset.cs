@@ -1,0 +1,77 @@
+using System.Text.Json;
+using Sharpformer.Text;
+
+namespace Sharpformer.Data;
+
+/// <summary>
+/// A prepared data folder: train.bin, val.bin and meta.json (the tokenizer), nanoGPT's layout.
+/// </summary>
+public sealed class Dataset : IDisposable
+{
+    public const string MetaFile = "meta.json";
+    public const string TinyShakespeareUrl = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt";
+
+    public string Folder { get; }
+    public TokenizerSpec Tokenizer { get; }
+    public TokenFile Train { get; }
+    public TokenFile Val { get; }
+
+    Dataset(string folder, TokenizerSpec tokenizer, TokenFile train, TokenFile val)
+    {
+        Folder = folder; Tokenizer = tokenizer; Train = train; Val = val;
+    }
+
+    /// <summary>Opens a prepared folder, saying clearly what is missing.</summary>
+    public static Dataset Open(string folder)
+    {
+        if (!Directory.Exists(folder))
+            throw new DirectoryNotFoundException($"Data folder '{folder}' does not exist; create it with `sharpformer prepare`.");
+        string meta = Path.Combine(folder, MetaFile);
+        if (!File.Exists(meta))
+            throw new FileNotFoundException($"Data folder '{folder}' has no {MetaFile}; create it with `sharpformer prepare`.", meta);
+        TokenizerSpec spec;
+        try { spec = JsonSerializer.Deserialize(File.ReadAllText(meta), TextJsonContext.Default.TokenizerSpec) ?? throw new JsonException("empty"); }
+        catch (JsonException e) { throw new InvalidDataException($"{meta} is not a valid meta.json: {e.Message}"); }
+        return new Dataset(folder, spec, new TokenFile(Path.Combine(folder, "train.bin")), new TokenFile(Path.Combine(folder, "val.bin")));
+    }
+
+    public void Dispose()
+    {
+        Train.Dispose();
+        Val.Dispose();
+    }
+
+    /// <summary>
+    /// Tokenizes a text and writes train.bin (first 90%), val.bin (last 10%) and meta.json into
+    /// <paramref name="outDir"/>, as nanoGPT's prepare.py. Returns the token counts.
+    /// </summary>
+    public static (long Train, long Val, int VocabSize) Prepare(string text, ITokenizer? tokenizer, string outDir)
+    {
+        if (text.Length == 0) throw new ArgumentException("The input text is empty.");
+        tokenizer ??= CharTokenizer.FromCorpus(text);
+        if (tokenizer.VocabSize > ushort.MaxValue + 1) throw new ArgumentException($"A vocabulary of {tokenizer.VocabSize} does not fit uint16 token files.");
+        int n = text.Length;
+        // nanoGPT splits the text (not the tokens) at 90%.
+        int[] train = tokenizer.Encode(text[..(int)(n * 0.9)]);
+        int[] val = tokenizer.Encode(text[(int)(n * 0.9)..]);
+        Directory.CreateDirectory(outDir);
+        TokenFile.Write(Path.Combine(outDir, "train.bin"), train);
+        TokenFile.Write(Path.Combine(outDir, "val.bin"), val);
+        File.WriteAllText(Path.Combine(outDir, MetaFile), JsonSerializer.Serialize(tokenizer.Spec, TextJsonContext.Default.TokenizerSpec));
+        return (train.Length, val.Length, tokenizer.VocabSize);
+    }
+
+    /// <summary>Downloads Tiny Shakespeare (char-rnn's input.txt), failing with one clear line when offline.</summary>
+    public static string DownloadTinyShakespeare(TimeSpan? timeout = null)
+    {
+        using var http = new HttpClient { Timeout = timeout ?? TimeSpan.FromSeconds(30) };
+        try
+        {
+            return http.GetStringAsync(TinyShakespeareUrl).GetAwaiter().GetResult();
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        {
+            throw new IOException($"Could not download Tiny Shakespeare from {TinyShakespeareUrl} ({e.Message.TrimEnd('.')}). Are you offline? Download it by hand and pass --input FILE.");
+        }
+    }
+}

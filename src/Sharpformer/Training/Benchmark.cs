@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using Sharpformer.Generation;
+using Sharpformer.Kernels;
+using Sharpformer.Models;
+
+namespace Sharpformer.Training;
+
+/// <summary>The figures `sharpformer bench` prints; JSON names are the keys scripts compare against the PyTorch twin.</summary>
+public sealed record BenchmarkResult
+{
+    public double TrainTokensPerS { get; init; }
+    public double MsPerStep { get; init; }
+    public double Gflops { get; init; }
+    public double PeakGflops { get; init; }
+    public double PeakFraction { get; init; }
+    public double AllocBytesPerStep { get; init; }
+    public long PeakWorkingSetBytes { get; init; }
+    public double SampleTokensPerS { get; init; }
+    public int Steps { get; init; }
+    public int Threads { get; init; }
+    public long Parameters { get; init; }
+}
+
+/// <summary>
+/// Measures training and sampling speed of a config: warm-up steps, then timed steps (model FLOPs per token
+/// as nanoGPT's estimate_mfu: 6N + 12·L·H·Q·T), managed bytes allocated per step, peak working set,
+/// then one KV-cached sampling stream; the machine's FMA peak is measured in the same run.
+/// </summary>
+public static class Benchmark
+{
+    public static BenchmarkResult Run(TrainingConfig config, ITokenSource tokens, int vocabSize, int steps, int warmup,
+        int sampleTokens = 500, Action<string>? progress = null)
+    {
+        Parallelism.ThreadCount = config.EffectiveThreads;
+        var model = new Gpt(config.ToModelConfig(vocabSize), config.Seed);
+        var trainer = new Trainer(model, config with { EvalInterval = int.MaxValue, MaxIters = int.MaxValue }, tokens, tokens);
+        float lr = config.LearningRate;
+
+        progress?.Invoke($"warm-up: {warmup} steps");
+        for (int i = 0; i < warmup; i++) trainer.Step(lr);
+
+        progress?.Invoke($"timing: {steps} steps");
+        long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < steps; i++) trainer.Step(lr);
+        double seconds = watch.Elapsed.TotalSeconds;
+        long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocBefore;
+
+        double tokensPerS = (double)config.TokensPerIteration * steps / seconds;
+        double gflops = model.FlopsPerToken(config.BlockSize) * tokensPerS / 1e9;
+
+        progress?.Invoke($"sampling: {sampleTokens} tokens");
+        model.Eval();
+        var sampler = new Sampler(model, vocabSize);
+        var options = new SamplingOptions { MaxNewTokens = sampleTokens, Seed = (ulong)config.Seed };
+        foreach (var _ in sampler.Generate([0], options with { MaxNewTokens = Math.Min(20, sampleTokens) })) { } // warm the JIT
+        watch.Restart();
+        int generated = sampler.Generate([0], options).Count();
+        double sampleTokensPerS = generated / watch.Elapsed.TotalSeconds;
+
+        progress?.Invoke("measuring the machine's FMA peak");
+        double peak = PeakFlops.Measure(config.EffectiveThreads, TimeSpan.FromSeconds(1));
+        return new BenchmarkResult
+        {
+            TrainTokensPerS = tokensPerS,
+            MsPerStep = seconds * 1000 / steps,
+            Gflops = gflops,
+            PeakGflops = peak,
+            PeakFraction = gflops / peak,
+            AllocBytesPerStep = (double)allocated / steps,
+            PeakWorkingSetBytes = Process.GetCurrentProcess().PeakWorkingSet64,
+            SampleTokensPerS = sampleTokensPerS,
+            Steps = steps,
+            Threads = config.EffectiveThreads,
+            Parameters = model.ParameterCount,
+        };
+    }
+}
