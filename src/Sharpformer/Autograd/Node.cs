@@ -6,6 +6,7 @@ internal enum OpKind : byte
 {
     Linear, LayerNorm, GeluTanh, GeluErf, Relu, Add, AddPositions, Scale, Dropout, Embedding,
     SelfAttention, CrossAttention, CrossEntropy, Dot,
+    Reshape, PrependRow, TakePosition,
 }
 
 /// <summary>

@@ -422,6 +422,95 @@ public static unsafe class Ops
         }
     }
 
+    // ---------------------------------------------------------------- reshaping (copies: there are no views)
+
+    /// <summary>The same elements under another shape of equal size (a copy).</summary>
+    public static Tensor Reshape(Tensor x, params ReadOnlySpan<int> shape)
+    {
+        long n = 1;
+        foreach (int d in shape) n *= d;
+        if (n != x.Length || shape.Length > Tensor.MaxRank)
+            throw new ArgumentException($"Reshape: {x.ShapeText} cannot become {Tensor.Format(shape)}.", nameof(shape));
+        var y = Graph.NewTensor(shape);
+        x.Span.CopyTo(y.Span);
+        if (Graph.ShouldRecord(x)) Graph.Append(new Node { Kind = OpKind.Reshape, Out = y, A = x });
+        return y;
+    }
+
+    static void ReshapeBackward(ref Node n)
+    {
+        var x = n.A!;
+        x.EnsureGrad();
+        TensorPrimitives.Add(x.GradSpan, n.Out.GradSpan, x.GradSpan);
+    }
+
+    /// <summary>Puts <paramref name="row"/> [C] in front of every sequence of x [B, T, C] → [B, T+1, C] (a ViT/BERT class token).</summary>
+    public static Tensor PrependRow(Tensor x, Tensor row)
+    {
+        if (x.Rank != 3 || row.Length != x.Dim(2))
+            throw new ArgumentException($"PrependRow: row {row.ShapeText} must hold C = last dimension of input {x.ShapeText} [B, T, C].", nameof(row));
+        int batch = x.Dim(0), time = x.Dim(1), c = x.Dim(2);
+        var y = Graph.NewTensor([batch, time + 1, c]);
+        ReadOnlySpan<float> xs = x.Span, r = row.Span;
+        var ys = y.Span;
+        for (int b = 0; b < batch; b++)
+        {
+            r.CopyTo(ys.Slice(b * (time + 1) * c, c));
+            xs.Slice(b * time * c, time * c).CopyTo(ys.Slice((b * (time + 1) + 1) * c, time * c));
+        }
+        if (Graph.ShouldRecord(x, row)) Graph.Append(new Node { Kind = OpKind.PrependRow, Out = y, A = x, B = row });
+        return y;
+    }
+
+    static void PrependRowBackward(ref Node n)
+    {
+        Tensor x = n.A!, row = n.B!;
+        int batch = x.Dim(0), time = x.Dim(1), c = x.Dim(2);
+        var dy = n.Out.GradSpan;
+        if (x.NeedsGrad)
+        {
+            x.EnsureGrad();
+            var dx = x.GradSpan;
+            for (int b = 0; b < batch; b++)
+            {
+                var d = dx.Slice(b * time * c, time * c);
+                TensorPrimitives.Add(d, dy.Slice((b * (time + 1) + 1) * c, time * c), d);
+            }
+        }
+        if (row.NeedsGrad)
+        {
+            row.EnsureGrad();
+            var dr = row.GradSpan;
+            for (int b = 0; b < batch; b++) TensorPrimitives.Add(dr, dy.Slice(b * (time + 1) * c, c), dr);
+        }
+    }
+
+    /// <summary>Position <paramref name="t"/> of every sequence of x [B, T, C] → [B, C] (class-token readout).</summary>
+    public static Tensor TakePosition(Tensor x, int t)
+    {
+        if (x.Rank != 3 || (uint)t >= (uint)x.Dim(1))
+            throw new ArgumentException($"TakePosition: position {t} is outside input {x.ShapeText} [B, T, C].", nameof(t));
+        int batch = x.Dim(0), time = x.Dim(1), c = x.Dim(2);
+        var y = Graph.NewTensor([batch, c]);
+        for (int b = 0; b < batch; b++) x.Span.Slice((b * time + t) * c, c).CopyTo(y.Span.Slice(b * c, c));
+        if (Graph.ShouldRecord(x)) Graph.Append(new Node { Kind = OpKind.TakePosition, Out = y, A = x, I0 = t });
+        return y;
+    }
+
+    static void TakePositionBackward(ref Node n)
+    {
+        var x = n.A!;
+        int batch = x.Dim(0), time = x.Dim(1), c = x.Dim(2);
+        x.EnsureGrad();
+        var dx = x.GradSpan;
+        var dy = n.Out.GradSpan;
+        for (int b = 0; b < batch; b++)
+        {
+            var d = dx.Slice((b * time + n.I0) * c, c);
+            TensorPrimitives.Add(d, dy.Slice(b * c, c), d);
+        }
+    }
+
     // ---------------------------------------------------------------- dot
 
     /// <summary>Σ a·b over all elements (same shapes) → a scalar, summed in double.</summary>
@@ -472,6 +561,9 @@ public static unsafe class Ops
             case OpKind.CrossAttention: CrossAttentionBackward(ref n); break;
             case OpKind.CrossEntropy: CrossEntropyBackward(ref n); break;
             case OpKind.Dot: DotBackward(ref n); break;
+            case OpKind.Reshape: ReshapeBackward(ref n); break;
+            case OpKind.PrependRow: PrependRowBackward(ref n); break;
+            case OpKind.TakePosition: TakePositionBackward(ref n); break;
             default: throw new InvalidOperationException($"No backward for {n.Kind}.");
         }
     }

@@ -186,4 +186,28 @@ public class OpGradientTests
         var r = Constant(rng, 2, 6);
         Check(() => Ops.Dot(Ops.Add(Ops.Linear(x, w), Ops.Gelu(x)), r), [x, w]);
     }
+
+    [Fact]
+    public void ReshapePrependRowTakePosition()
+    {
+        var x = Random(rng, 1, 2, 6);
+        var cls = Random(rng, 1, 4);
+        var r = Constant(rng, 1, 4);
+        // x [2, 6] → [1, 3, 4] → class token in front → [1, 4, 4]; read positions 0 and 2
+        Check(() =>
+        {
+            var seq = Ops.Reshape(x, 1, 3, 4);
+            var withCls = Ops.PrependRow(seq, cls);
+            var a = Ops.TakePosition(withCls, 0);
+            var b = Ops.TakePosition(withCls, 2);
+            return Ops.Add(Ops.Dot(Ops.Reshape(Ops.Add(a, b), 2, 2), Ops.Reshape(r, 2, 2)), Ops.Dot(withCls, withCls));
+        }, [x, cls]);
+        using (Graph.NoGrad())
+        {
+            var y = Ops.PrependRow(Ops.Reshape(x, 1, 3, 4), cls);
+            Assert.Equal(cls.ToArray(), y.Span[..4].ToArray());
+            Assert.Equal(x.ToArray(), y.Span[4..].ToArray());
+        }
+        Assert.Throws<ArgumentException>(() => Ops.Reshape(x, 5, 2));
+    }
 }
