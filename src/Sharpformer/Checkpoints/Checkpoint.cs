@@ -154,6 +154,15 @@ public static class Checkpoint
         trainer.Restore(progress);
     }
 
+    /// <summary>The saved training progress, or null for a weights-only checkpoint.</summary>
+    public static TrainerProgress? ReadProgress(string folder)
+    {
+        string stateFile = Path.Combine(folder, TrainerStateFile);
+        if (!File.Exists(stateFile)) return null;
+        try { return JsonSerializer.Deserialize(File.ReadAllText(stateFile), CheckpointJsonContext.Default.TrainerProgress); }
+        catch (JsonException e) { throw new InvalidDataException($"{stateFile} is corrupt: {e.Message}"); }
+    }
+
     static void WriteText(string path, string text)
     {
         using var f = new FileStream(path, FileMode.Create, FileAccess.Write);

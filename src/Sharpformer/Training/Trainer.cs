@@ -150,6 +150,21 @@ public sealed class Trainer
         return (trainLoss, valLoss);
     }
 
+    /// <summary>Mean loss over <paramref name="iterations"/> random batches of a source, drawn with its own seeded generator.</summary>
+    public float MeanLoss(ITokenSource source, int iterations, ulong seed)
+    {
+        model.Eval();
+        var r = new Rng(seed);
+        double sum = 0;
+        for (int i = 0; i < iterations; i++)
+        {
+            DrawBatch(source, ref r);
+            using var graph = Graph.NoGrad();
+            sum += model.Loss(x, y, config.BatchSize, config.BlockSize).Item;
+        }
+        return (float)(sum / iterations);
+    }
+
     float MeanLoss(ITokenSource source, ref Rng r)
     {
         double sum = 0;

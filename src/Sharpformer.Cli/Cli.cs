@@ -1,0 +1,30 @@
+using System.Text.Json;
+
+namespace Sharpformer.Cli;
+
+/// <summary>Exit codes and the one place bad input becomes one clear line on stderr.</summary>
+static class Cli
+{
+    public const int Ok = 0, Error = 1, UsageError = 2;
+
+    public static void Fail(string message)
+    {
+        Console.Out.Flush();
+        Console.Error.WriteLine($"error: {message}");
+    }
+
+    /// <summary>Runs a verb; expected failures (bad files, bad settings) end with one line and exit code 1, never a stack trace.</summary>
+    public static int Run(Func<int> body)
+    {
+        try
+        {
+            return body();
+        }
+        catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException
+                                       or JsonException or KeyNotFoundException or FormatException or OperationCanceledException)
+        {
+            Fail(e.Message);
+            return Error;
+        }
+    }
+}

@@ -1,0 +1,69 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Sharpformer.Data;
+using Sharpformer.Tensors;
+using Sharpformer.Training;
+using Spectre.Console;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>`bench`: training and sampling speed of a config on this machine, as a table or one JSON object.</summary>
+static class BenchCommand
+{
+    public static Command Create()
+    {
+        var settings = new TrainingOptions(includeRunSettings: false);
+        var steps = new Option<int>("--steps") { Description = "Timed training steps", DefaultValueFactory = _ => 20 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps", DefaultValueFactory = _ => 3 };
+        var vocab = new Option<int>("--vocab-size") { Description = "Vocabulary of the synthetic tokens when no --data is given", DefaultValueFactory = _ => 65 };
+        var sampleTokens = new Option<int>("--sample-tokens") { Description = "Tokens sampled for the sampling figure", DefaultValueFactory = _ => 500 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object (for scripts)" };
+        var command = new Command("bench", "Measure training tokens/s, GFLOP/s and fraction of the machine's peak, allocation, memory and sampling speed") { steps, warmup, vocab, sampleTokens, json };
+        settings.AddTo(command);
+        command.SetAction(r => Cli.Run(() =>
+        {
+            var config = settings.Resolve(r, fallback: Presets.Get("shakespeare-char-baby"));
+            int n = r.GetValue(steps), w = r.GetValue(warmup);
+            if (n < 1) throw new ArgumentException($"steps must be positive, got {n}.");
+            if (w < 0) throw new ArgumentException($"warmup must not be negative, got {w}.");
+            bool asJson = r.GetValue(json);
+            // Real tokens when a data folder was named explicitly; synthetic otherwise (no download needed).
+            bool realData = r.GetResult(command.Options.First(o => o.Name == "--data")) is { Implicit: false };
+            using var data = realData ? Dataset.Open(config.Data) : null;
+            int vocabSize = data is null ? r.GetValue(vocab) : TrainCommand.ModelVocabSize(data.Tokenizer);
+            ITokenSource tokens = data is null ? Synthetic(vocabSize, config.Seed) : data.Train;
+            Action<string>? progress = asJson ? null : s => Console.Error.WriteLine(s);
+            var result = Benchmark.Run(config, tokens, vocabSize, n, w, r.GetValue(sampleTokens), progress);
+            if (asJson)
+            {
+                Console.WriteLine(JsonSerializer.Serialize(result, BenchJsonContext.Default.BenchmarkResult));
+                return Cli.Ok;
+            }
+            var table = new Table().AddColumn("figure").AddColumn(new TableColumn("value").RightAligned());
+            table.AddRow("config", $"{config.NLayer} layers, {config.NHead} heads, {config.NEmbd} embd, block {config.BlockSize}, batch {config.BatchSize} x {config.GradientAccumulationSteps}");
+            table.AddRow("parameters", $"{result.Parameters:N0}");
+            table.AddRow("threads", result.Threads.ToString());
+            table.AddRow("training", $"{result.MsPerStep:F2} ms/step, {result.TrainTokensPerS:N0} tokens/s");
+            table.AddRow("achieved", $"{result.Gflops:F1} GFLOP/s = {result.PeakFraction:P1} of the measured peak {result.PeakGflops:F0} GFLOP/s");
+            table.AddRow("allocated per step", $"{result.AllocBytesPerStep / 1024:N1} KB (managed)");
+            table.AddRow("peak working set", $"{result.PeakWorkingSetBytes / 1048576.0:N0} MB");
+            table.AddRow("sampling (KV cache, 1 stream)", $"{result.SampleTokensPerS:N0} tokens/s");
+            AnsiConsole.Write(table);
+            return Cli.Ok;
+        }));
+        return command;
+    }
+
+    static ArrayTokenSource Synthetic(int vocab, int seed)
+    {
+        var rng = new Rng((ulong)seed);
+        var tokens = new int[1 << 20];
+        for (int i = 0; i < tokens.Length; i++) tokens[i] = rng.NextInt(vocab);
+        return new ArrayTokenSource(tokens);
+    }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(BenchmarkResult))]
+partial class BenchJsonContext : JsonSerializerContext;

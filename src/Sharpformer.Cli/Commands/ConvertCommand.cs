@@ -1,0 +1,38 @@
+using System.CommandLine;
+using Sharpformer.Checkpoints;
+using Sharpformer.Text;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>`convert`: Hugging Face GPT-2 folder ⇄ Sharpformer checkpoint.</summary>
+static class ConvertCommand
+{
+    public static Command Create()
+    {
+        var fromHf = new Option<string?>("--from-hf") { Description = "Hugging Face GPT-2 folder (config.json + model.safetensors) to import" };
+        var toHf = new Option<string?>("--to-hf") { Description = "Sharpformer checkpoint to export in the Hugging Face GPT-2 layout" };
+        var output = new Option<string>("--out") { Description = "Folder to write", Required = true };
+        var command = new Command("convert", "Import or export checkpoints in the Hugging Face GPT-2 layout") { fromHf, toHf, output };
+        command.SetAction(r => Cli.Run(() =>
+        {
+            string? from = r.GetValue(fromHf), to = r.GetValue(toHf);
+            string outDir = r.GetValue(output)!;
+            if ((from is null) == (to is null)) throw new ArgumentException("Give exactly one of --from-hf DIR or --to-hf CHECKPOINT.");
+            if (from is not null)
+            {
+                if (!Directory.Exists(from)) throw new DirectoryNotFoundException($"Hugging Face folder '{from}' does not exist.");
+                var model = HuggingFaceGpt2.Import(from);
+                Checkpoint.Save(outDir, model, Gpt2Tokenizer.Instance.Spec);
+                Console.WriteLine($"imported {from} ({model.CountParameters(nonEmbedding: false):N0} parameters) into {outDir}");
+            }
+            else
+            {
+                var (model, config) = Checkpoint.Load(to!);
+                HuggingFaceGpt2.Export(model, outDir);
+                Console.WriteLine($"exported {to} in the Hugging Face GPT-2 layout to {outDir}" + (config.Tokenizer.Kind != "gpt2" ? $" (note: it uses a {config.Tokenizer.Kind} tokenizer, not GPT-2's)" : ""));
+            }
+            return Cli.Ok;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,57 @@
+using System.CommandLine;
+using Sharpformer.Data;
+using Sharpformer.Text;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>`prepare`: text → train.bin, val.bin, meta.json (nanoGPT's data/*/prepare.py).</summary>
+static class PrepareCommand
+{
+    public static Command Create()
+    {
+        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), or text (any file, with --input)" };
+        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text");
+        var input = new Option<string?>("--input") { Description = "Text file to prepare (Tiny Shakespeare is downloaded when omitted)" };
+        var output = new Option<string?>("--out") { Description = "Output folder (default: data/shakespeare_char, data/shakespeare or data/text)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "char or gpt2 (default: char, gpt2 for shakespeare)" };
+        tokenizer.AcceptOnlyFromAmong("char", "gpt2");
+        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer };
+        command.SetAction(r => Cli.Run(() =>
+        {
+            string kind = r.GetValue(dataset)!;
+            string tok = r.GetValue(tokenizer) ?? (kind == "shakespeare" ? "gpt2" : "char");
+            string outDir = r.GetValue(output) ?? DefaultFolder(kind, tok);
+            string? file = r.GetValue(input);
+            if (kind == "text" && file is null) throw new ArgumentException("prepare text needs --input FILE.");
+            Run(file, outDir, tok);
+            return Cli.Ok;
+        }));
+        return command;
+    }
+
+    public static string DefaultFolder(string kind, string tokenizer) => kind switch
+    {
+        "shakespeare-char" => "data/shakespeare_char",
+        "shakespeare" => tokenizer == "gpt2" ? "data/shakespeare" : "data/shakespeare_char",
+        _ => "data/text",
+    };
+
+    /// <summary>Prepares a folder from a file, or from downloaded Tiny Shakespeare when <paramref name="input"/> is null.</summary>
+    public static void Run(string? input, string outDir, string tokenizer)
+    {
+        string text;
+        if (input is null)
+        {
+            Console.Error.WriteLine($"downloading Tiny Shakespeare from {Dataset.TinyShakespeareUrl}");
+            text = Dataset.DownloadTinyShakespeare();
+        }
+        else
+        {
+            if (!File.Exists(input)) throw new FileNotFoundException($"Input file '{input}' does not exist.");
+            text = File.ReadAllText(input);
+        }
+        ITokenizer? tok = tokenizer == "gpt2" ? Gpt2Tokenizer.Instance : null;
+        var (train, val, vocab) = Dataset.Prepare(text, tok, outDir);
+        Console.WriteLine($"{outDir}: {text.Length:N0} characters, vocabulary {vocab:N0}, train {train:N0} tokens, val {val:N0} tokens");
+    }
+}

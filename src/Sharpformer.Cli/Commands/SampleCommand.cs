@@ -1,0 +1,90 @@
+using System.CommandLine;
+using Sharpformer.Generation;
+using Sharpformer.Kernels;
+using Sharpformer.Text;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>`sample`: nanoGPT's sample.py, streaming text as it is generated.</summary>
+static class SampleCommand
+{
+    public static Command Create()
+    {
+        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, out-dir holding one, or Hugging Face GPT-2 folder", Required = true };
+        var start = new Option<string>("--start") { Description = "Prompt text", DefaultValueFactory = _ => "\n" };
+        var startFile = new Option<string?>("--start-file") { Description = "Read the prompt from a file" };
+        var numSamples = new Option<int>("--num-samples") { Description = "Samples to draw", DefaultValueFactory = _ => 10 };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens per sample", DefaultValueFactory = _ => 500 };
+        var temperature = new Option<float>("--temperature") { Description = "Softmax temperature (0: greedy)", DefaultValueFactory = _ => 0.8f };
+        var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0: all)", DefaultValueFactory = _ => 200 };
+        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling mass (1: off)", DefaultValueFactory = _ => 1f };
+        var seed = new Option<int>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 1337 };
+        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: processor count)" };
+        var command = new Command("sample", "Generate text from a checkpoint") { checkpoint, start, startFile, numSamples, maxNew, temperature, topK, topP, seed, threads };
+        command.SetAction(r => Cli.Run(() =>
+        {
+            if (r.GetValue(threads) is > 0 and var t) Parallelism.ThreadCount = t;
+            var options = new SamplingOptions
+            {
+                MaxNewTokens = r.GetValue(maxNew),
+                Temperature = r.GetValue(temperature),
+                TopK = r.GetValue(topK),
+                TopP = r.GetValue(topP),
+                Seed = (ulong)r.GetValue(seed),
+            };
+            options.Validate();
+            int samples = r.GetValue(numSamples);
+            if (samples < 1) throw new ArgumentException($"num-samples must be positive, got {samples}.");
+            string prompt = r.GetValue(startFile) is { } file
+                ? (File.Exists(file) ? File.ReadAllText(file) : throw new FileNotFoundException($"Start file '{file}' does not exist."))
+                : r.GetValue(start)!;
+
+            var (model, spec) = ModelLoader.Load(r.GetValue(checkpoint)!);
+            var tokenizer = spec.Create();
+            int[] ids = prompt.Length == 0 && tokenizer is Gpt2Tokenizer ? [Gpt2Tokenizer.EndOfText] : tokenizer.Encode(prompt);
+            if (ids.Length == 0) throw new ArgumentException("The prompt is empty; give --start TEXT.");
+            model.Eval();
+            var sampler = new Sampler(model, tokenizer.VocabSize);
+            var stdout = Console.Out;
+            for (int s = 0; s < samples; s++)
+            {
+                var streamer = new TokenStreamer(tokenizer, stdout);
+                stdout.Write(prompt);
+                foreach (int token in sampler.Generate(ids, options with { Seed = options.Seed + (ulong)s })) streamer.Add(token);
+                streamer.Flush();
+                stdout.WriteLine();
+                stdout.WriteLine("---------------");
+                stdout.Flush();
+            }
+            return Cli.Ok;
+        }));
+        return command;
+    }
+}
+
+/// <summary>
+/// Writes tokens as they arrive. BPE tokens can split a UTF-8 character, so text is emitted only up to
+/// the last complete character; characters decode one by one.
+/// </summary>
+sealed class TokenStreamer(ITokenizer tokenizer, TextWriter output)
+{
+    readonly List<int> pending = new();
+
+    public void Add(int token)
+    {
+        pending.Add(token);
+        string text = tokenizer.Decode(pending.ToArray());
+        if (text.Length > 0 && text[^1] != '\uFFFD')
+        {
+            output.Write(text);
+            output.Flush();
+            pending.Clear();
+        }
+    }
+
+    public void Flush()
+    {
+        if (pending.Count > 0) output.Write(tokenizer.Decode(pending.ToArray()));
+        pending.Clear();
+    }
+}

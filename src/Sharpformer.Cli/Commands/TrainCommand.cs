@@ -1,0 +1,158 @@
+using System.CommandLine;
+using System.Text;
+using Sharpformer.Checkpoints;
+using Sharpformer.Data;
+using Sharpformer.Generation;
+using Sharpformer.Kernels;
+using Sharpformer.Models;
+using Sharpformer.Text;
+using Sharpformer.Training;
+using Spectre.Console;
+
+namespace Sharpformer.Cli.Commands;
+
+/// <summary>`train`: nanoGPT's train.py.</summary>
+static class TrainCommand
+{
+    public static Command Create()
+    {
+        var settings = new TrainingOptions();
+        var command = new Command("train", "Train a GPT (from scratch, resumed, or from a checkpoint) with AdamW, warm-up + cosine schedule and clipping");
+        settings.AddTo(command);
+        var sampleAfter = new Option<int>("--sample-tokens") { Description = "Characters/tokens to sample when training ends (0: none)", DefaultValueFactory = _ => 300 };
+        command.Options.Add(sampleAfter);
+        command.SetAction(r => Cli.Run(() => Run(settings.Resolve(r), r.GetValue(sampleAfter))));
+        return command;
+    }
+
+    static int Run(TrainingConfig config, int sampleTokens)
+    {
+        Parallelism.ThreadCount = config.EffectiveThreads;
+        using var data = OpenOrPrepare(config.Data);
+        var tokenizer = data.Tokenizer.Create();
+        string checkpointDir = Path.Combine(config.OutDir, Checkpoint.FolderName);
+
+        Gpt model;
+        bool resume = config.InitFrom == "resume";
+        if (resume)
+        {
+            var (loaded, saved) = Checkpoint.Load(checkpointDir);
+            if (saved.Tokenizer.Kind != data.Tokenizer.Kind || saved.Tokenizer.VocabSize != data.Tokenizer.VocabSize)
+                throw new ArgumentException($"The checkpoint's tokenizer ({saved.Tokenizer.Kind}, {saved.Tokenizer.VocabSize}) does not match the data's ({data.Tokenizer.Kind}, {data.Tokenizer.VocabSize}).");
+            model = loaded;
+        }
+        else if (config.InitFrom == "scratch")
+        {
+            model = new Gpt(config.ToModelConfig(ModelVocabSize(data.Tokenizer)), config.Seed);
+        }
+        else
+        {
+            model = ModelLoader.LoadForFineTuning(config.InitFrom, data.Tokenizer);
+        }
+        if (!resume) model.Config.Validate();
+        model.DropoutSeed = (ulong)config.Seed;
+        if (config.BlockSize > model.Config.BlockSize)
+            throw new ArgumentException($"block-size {config.BlockSize} exceeds the model's {model.Config.BlockSize}.");
+
+        var trainer = new Trainer(model, config, data.Train, data.Val);
+        if (resume) Checkpoint.RestoreTrainer(checkpointDir, trainer);
+        var metrics = new MetricsLog(config.OutDir);
+
+        Console.WriteLine($"model: {model.Config.NLayer} layers, {model.Config.NHead} heads, {model.Config.NEmbd} embd, block {model.Config.BlockSize}, vocab {model.Config.VocabSize}; {model.ParameterCount / 1e6:F2}M parameters");
+        Console.WriteLine($"data: {data.Folder} ({data.Train.Count:N0} train / {data.Val.Count:N0} val tokens); {config.TokensPerIteration:N0} tokens per iteration; {config.EffectiveThreads} threads");
+        if (resume) Console.WriteLine($"resuming from {checkpointDir} at iteration {trainer.Iteration}");
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); Console.Error.WriteLine("stopping after this iteration (Ctrl+C again to abort)"); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            trainer.OnEval = e =>
+            {
+                metrics.Eval(e.Iteration, e.TrainLoss, e.ValLoss);
+                Report($"step {e.Iteration}: train loss {e.TrainLoss:F4}, val loss {e.ValLoss:F4}");
+            };
+            trainer.SaveCheckpoint = t =>
+            {
+                Checkpoint.Save(checkpointDir, t.Model, data.Tokenizer, config, t);
+                Report($"saved checkpoint to {checkpointDir}");
+            };
+            trainer.OnStep = s =>
+            {
+                metrics.Step(s.Iteration, s.Loss, s.LearningRate, s.GradNorm, s.Milliseconds, s.TokensPerSecond);
+                progress?.Invoke(s);
+                if (Console.IsOutputRedirected || progress is null)
+                    Console.WriteLine($"iter {s.Iteration}: loss {s.Loss:F4}, lr {s.LearningRate:0.####e0}, time {s.Milliseconds:F2}ms, {s.TokensPerSecond:N0} tokens/s");
+            };
+            RunWithProgress(trainer, config, cancel.Token);
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+        Console.WriteLine($"best val loss {trainer.BestValLoss:F4}; metrics in {Path.Combine(config.OutDir, "metrics.jsonl")}, plot in {Path.Combine(config.OutDir, "loss.png")}");
+
+        if (sampleTokens > 0 && !cancel.IsCancellationRequested)
+        {
+            Console.WriteLine("sample:");
+            model.Eval();
+            var start = tokenizer is CharTokenizer ? tokenizer.Encode("\n") : [Gpt2Tokenizer.EndOfText];
+            var sampler = new Sampler(model, tokenizer.VocabSize);
+            var generated = sampler.Generate(start, new SamplingOptions { MaxNewTokens = sampleTokens, Seed = (ulong)config.Seed }).ToArray();
+            Console.WriteLine(tokenizer.Decode(generated));
+        }
+        return Cli.Ok;
+    }
+
+    static Action<StepReport>? progress;
+    static Action<string>? report;
+
+    static void Report(string line)
+    {
+        if (report is not null) report(line);
+        else Console.WriteLine(line);
+    }
+
+    /// <summary>A progress bar with ETA on a terminal; plain log lines when output is redirected.</summary>
+    static void RunWithProgress(Trainer trainer, TrainingConfig config, CancellationToken cancel)
+    {
+        if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            trainer.Run(cancel);
+            return;
+        }
+        AnsiConsole.Progress()
+            .AutoClear(false)
+            .HideCompleted(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask("training", maxValue: config.MaxIters + 1);
+                task.Increment(trainer.Iteration);
+                progress = s =>
+                {
+                    task.Description = $"iter {s.Iteration}  loss {s.Loss:F4}  {s.Milliseconds:F1} ms  {s.TokensPerSecond:N0} tok/s";
+                    task.Value = s.Iteration + 1;
+                };
+                report = line => AnsiConsole.MarkupLine(Markup.Escape(line));
+                try { trainer.Run(cancel); }
+                finally { progress = null; report = null; }
+                task.Value = task.MaxValue;
+            });
+    }
+
+    /// <summary>Opens a data folder; prepares Tiny Shakespeare itself when the preset's default folder is missing.</summary>
+    public static Dataset OpenOrPrepare(string folder)
+    {
+        string normalized = folder.Replace('\\', '/').TrimEnd('/');
+        if (!Directory.Exists(folder) && normalized is "data/shakespeare_char" or "data/shakespeare")
+        {
+            Console.WriteLine($"{folder} is missing: preparing Tiny Shakespeare");
+            PrepareCommand.Run(input: null, folder, normalized.EndsWith("_char") ? "char" : "gpt2");
+        }
+        return Dataset.Open(folder);
+    }
+
+    /// <summary>The embedding table size for a tokenizer: GPT-2's 50,257 padded to 50,304 as nanoGPT does, else the vocabulary.</summary>
+    public static int ModelVocabSize(TokenizerSpec spec) => spec.Kind == "gpt2" ? 50304 : spec.VocabSize;
+}
