@@ -1,0 +1,39 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+
+namespace Sharpformer.Tests.Cli;
+
+/// <summary>Runs the real `sharpformer` program (Sharpformer.Cli.dll beside the tests) as a process.</summary>
+public static class CliRunner
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr);
+
+    public static Result Run(string workingDirectory, params string[] args)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "Sharpformer.Cli.dll");
+        var info = new ProcessStartInfo("dotnet") { WorkingDirectory = workingDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        info.ArgumentList.Add(dll);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        info.Environment["DOTNET_TieredPGO"] = "0";
+        using var p = Process.Start(info)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3))) { p.Kill(entireProcessTree: true); throw new TimeoutException($"sharpformer {string.Join(' ', args)} did not finish."); }
+        return new Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    /// <summary>A fingerprint of every file under a folder (names, sizes, contents), to prove a failed command changed nothing.</summary>
+    public static string Fingerprint(string folder)
+    {
+        using var sha = SHA256.Create();
+        foreach (var f in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            var name = System.Text.Encoding.UTF8.GetBytes(Path.GetRelativePath(folder, f));
+            sha.TransformBlock(name, 0, name.Length, null, 0);
+            var bytes = File.ReadAllBytes(f);
+            sha.TransformBlock(bytes, 0, bytes.Length, null, 0);
+        }
+        sha.TransformFinalBlock([], 0, 0);
+        return Convert.ToHexString(sha.Hash!);
+    }
+}
