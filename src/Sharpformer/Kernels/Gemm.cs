@@ -1,12 +1,25 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace Sharpformer.Kernels;
 
 /// <summary>
 /// General matrix multiply, row-major: C[m,n] = op(A)·op(B) (+ bias[n]) (+ C when accumulating).
 /// A is [m,k], or [k,m] when transA; B is [k,n], or [n,k] when transB.
-/// CONTRACT STUB: naive and correct; the optimised kernel replaces the body, not the signature.
+/// Blocked as Goto/BLIS: B is packed into zero-padded column panels of NR floats per k (so the
+/// micro-kernel reads it contiguously whatever its layout), A is read in place through (row, column)
+/// strides (a broadcast costs the same from either layout), and a register-blocked micro-kernel
+/// (12x32 with Vector512, 6x16 with Vector256) accumulates a tile over a KC slice of k.
+/// Each C element sums its k slices in a fixed order, so results do not depend on the thread count.
 /// </summary>
-public static class Gemm
+public static unsafe class Gemm
 {
+    const int KC = 192;     // k slice: a 32-wide B panel of KC floats stays in L1
+    const int NC = 256;     // columns per work item: its packed B (KC x NC) stays in L2
+    const int MC = 96;      // rows per work item
+
     public static void Multiply(
         ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c,
         int m, int k, int n,
@@ -14,15 +27,283 @@ public static class Gemm
         ReadOnlySpan<float> bias = default, bool accumulate = false)
     {
         Check(a.Length, b.Length, c.Length, bias.Length, m, k, n, transA, transB);
+        if (m == 0 || n == 0) return;
+        fixed (float* pa = a, pb = b, pc = c, pbias = bias)
+            Multiply(pa, pb, pc, m, k, n, transA, transB, bias.IsEmpty ? null : pbias, accumulate);
+    }
+
+    /// <summary>Pointer form for callers that hold pinned buffers; no checks beyond what the span form does.</summary>
+    public static void Multiply(float* a, float* b, float* c, int m, int k, int n, bool transA, bool transB, float* bias, bool accumulate)
+    {
+        if (m == 0 || n == 0) return;
+        InitializeC(c, m, n, bias, accumulate);
+        if (k == 0) return;
+        // Element (i, p) of op(A) is at a[i*rowStride + p*colStride].
+        long aRow = transA ? 1 : k, aCol = transA ? m : 1;
+        if (m <= 4)
+        {
+            Skinny(a, b, c, m, k, n, aRow, aCol, transB);
+            return;
+        }
+        var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, Simd.Use512 ? 32 : 16, Simd.Use512 ? 12 : 6);
+        int rowBlocks = (m + MC - 1) / MC, colBlocks = (n + NC - 1) / NC;
+        Parallelism.For(rowBlocks * colBlocks, job.Run);
+    }
+
+    /// <summary>C = bias (or 0), or C += bias when accumulating; the blocked loop then only adds.</summary>
+    static void InitializeC(float* c, int m, int n, float* bias, bool accumulate)
+    {
         for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++)
+        {
+            var row = new Span<float>(c + (long)i * n, n);
+            if (bias == null)
             {
-                float s = 0;
-                for (int p = 0; p < k; p++)
-                    s += (transA ? a[p * m + i] : a[i * k + p]) * (transB ? b[j * k + p] : b[p * n + j]);
-                if (!bias.IsEmpty) s += bias[j];
-                c[i * n + j] = accumulate ? c[i * n + j] + s : s;
+                if (!accumulate) row.Clear();
             }
+            else if (accumulate) TensorPrimitives.Add(row, new ReadOnlySpan<float>(bias, n), row);
+            else new ReadOnlySpan<float>(bias, n).CopyTo(row);
+        }
+    }
+
+    /// <summary>Matrix-vector-like products (decode steps): rows of C from dot products or axpy sweeps.</summary>
+    static void Skinny(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB)
+    {
+        const int chunk = 256;
+        int chunks = (n + chunk - 1) / chunk;
+        var job = new SkinnyJob(a, b, c, m, k, n, aRow, aCol, transB, chunk);
+        if (chunks == 1 || (long)m * n * k < 1 << 16) { for (int i = 0; i < chunks; i++) job.Run(i); }
+        else Parallelism.For(chunks, job.Run);
+    }
+
+    sealed class SkinnyJob(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int chunk)
+    {
+        public void Run(int item)
+        {
+            int j0 = item * chunk, j1 = Math.Min(n, j0 + chunk);
+            float[]? rented = aCol != 1 ? System.Buffers.ArrayPool<float>.Shared.Rent(k) : null;
+            Span<float> row = rented is null ? default : rented.AsSpan(0, k);
+            try
+            {
+                for (int i = 0; i < m; i++)
+                {
+                    ReadOnlySpan<float> ai;
+                    if (aCol == 1) ai = new ReadOnlySpan<float>(a + i * aRow, k);
+                    else
+                    {
+                        for (int p = 0; p < k; p++) row[p] = a[i * aRow + p * aCol];
+                        ai = row;
+                    }
+                    float* ci = c + (long)i * n;
+                    if (transB)
+                    {
+                        for (int j = j0; j < j1; j++) ci[j] += TensorPrimitives.Dot(ai, new ReadOnlySpan<float>(b + (long)j * k, k));
+                    }
+                    else
+                    {
+                        var dst = new Span<float>(ci + j0, j1 - j0);
+                        for (int p = 0; p < k; p++)
+                            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b + (long)p * n + j0, j1 - j0), ai[p], dst, dst);
+                    }
+                }
+            }
+            finally
+            {
+                if (rented is not null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>One blocked GEMM: work item = (row block of MC, column block of NC), k slices in order inside.</summary>
+    sealed class Job(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int nr, int mr)
+    {
+        [ThreadStatic] static float* packed;
+        [ThreadStatic] static float* tile;
+
+        public void Run(int item)
+        {
+            int colBlocks = (n + NC - 1) / NC;
+            int i0 = item / colBlocks * MC, j0 = item % colBlocks * NC;
+            int mc = Math.Min(MC, m - i0), nc = Math.Min(NC, n - j0);
+            int panels = (nc + nr - 1) / nr;
+            if (packed == null)
+            {
+                packed = (float*)NativeMemory.AlignedAlloc((nuint)(KC * NC * sizeof(float)), 64);
+                tile = (float*)NativeMemory.AlignedAlloc((nuint)(12 * 32 * sizeof(float)), 64);
+            }
+            float* bp = packed, t = tile;
+            for (int p0 = 0; p0 < k; p0 += KC)
+            {
+                int kc = Math.Min(KC, k - p0);
+                PackB(bp, p0, kc, j0, nc, panels);
+                for (int panel = 0; panel < panels; panel++)
+                {
+                    float* bPanel = bp + (long)panel * kc * nr;
+                    int j = j0 + panel * nr, cols = Math.Min(nr, n - j);
+                    for (int i = i0; i < i0 + mc; i += mr)
+                    {
+                        int rows = Math.Min(mr, i0 + mc - i);
+                        float* aStrip = a + i * aRow + p0 * aCol;
+                        float* cTile = c + (long)i * n + j;
+                        if (rows == mr && cols == nr)
+                        {
+                            Kernel(aStrip, aRow, aCol, bPanel, kc, cTile, n);
+                            continue;
+                        }
+                        // Edge tile: compute a full tile into scratch (missing A rows repeat the last one), add the valid part.
+                        new Span<float>(t, mr * nr).Clear();
+                        if (rows == mr) Kernel(aStrip, aRow, aCol, bPanel, kc, t, nr);
+                        else KernelRows(aStrip, aRow, aCol, rows, bPanel, kc, t, nr);
+                        for (int r = 0; r < rows; r++)
+                            TensorPrimitives.Add(new ReadOnlySpan<float>(cTile + (long)r * n, cols), new ReadOnlySpan<float>(t + r * nr, cols), new Span<float>(cTile + (long)r * n, cols));
+                    }
+                }
+            }
+        }
+
+        /// <summary>Packs B[p0..p0+kc, j0..j0+nc] as panels of nr columns: panel-major, then k, then column; zero-padded.</summary>
+        void PackB(float* dst, int p0, int kc, int j0, int nc, int panels)
+        {
+            for (int panel = 0; panel < panels; panel++)
+            {
+                float* d = dst + (long)panel * kc * nr;
+                int j = j0 + panel * nr, cols = Math.Min(nr, j0 + nc - j);
+                if (!transB)
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* src = b + (long)(p0 + p) * n + j;
+                        float* row = d + p * nr;
+                        if (cols == nr)
+                        {
+                            if (nr == 32) { Vector512.Store(Vector512.Load(src), row); Vector512.Store(Vector512.Load(src + 16), row + 16); }
+                            else { Vector256.Store(Vector256.Load(src), row); Vector256.Store(Vector256.Load(src + 8), row + 8); }
+                        }
+                        else
+                        {
+                            for (int q = 0; q < cols; q++) row[q] = src[q];
+                            for (int q = cols; q < nr; q++) row[q] = 0;
+                        }
+                    }
+                }
+                else
+                {
+                    // B is [n, k]: column q of the panel is row j+q of B, contiguous in k.
+                    if (cols < nr) new Span<float>(d, kc * nr).Clear();
+                    for (int q = 0; q < cols; q++)
+                    {
+                        float* src = b + (long)(j + q) * k + p0;
+                        float* col = d + q;
+                        int p = 0;
+                        for (; p + 4 <= kc; p += 4)
+                        {
+                            col[p * nr] = src[p];
+                            col[(p + 1) * nr] = src[p + 1];
+                            col[(p + 2) * nr] = src[p + 2];
+                            col[(p + 3) * nr] = src[p + 3];
+                        }
+                        for (; p < kc; p++) col[p * nr] = src[p];
+                    }
+                }
+            }
+        }
+
+        void Kernel(float* a, long rs, long cs, float* b, int kc, float* c, long ldc)
+        {
+            if (nr == 32) Kernel12x32(a, rs, cs, b, kc, c, ldc);
+            else Kernel6x16(a, rs, cs, b, kc, c, ldc);
+        }
+
+        /// <summary>Fewer than mr rows: point the missing rows at the last real one (their results are discarded).</summary>
+        void KernelRows(float* a, long rs, long cs, int rows, float* b, int kc, float* t, int ldt)
+        {
+            // Build a row-stride table by running the full kernel on a gathered copy of the strip.
+            int stride = kc;
+            float* strip = (float*)NativeMemory.AlignedAlloc((nuint)(mr * kc * sizeof(float)), 64);
+            try
+            {
+                for (int r = 0; r < mr; r++)
+                {
+                    float* src = a + Math.Min(r, rows - 1) * rs;
+                    for (int p = 0; p < kc; p++) strip[r * stride + p] = src[p * cs];
+                }
+                Kernel(strip, stride, 1, b, kc, t, ldt);
+            }
+            finally { NativeMemory.AlignedFree(strip); }
+        }
+    }
+
+    /// <summary>C[12x32] += A[12 x kc]·B[kc x 32]: 24 accumulators, two B vectors, one broadcast per row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel12x32(float* a, long rs, long cs, float* b, int kc, float* c, long ldc)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
+            c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default,
+            c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
+        float* a0 = a, a1 = a + rs, a2 = a + 2 * rs, a3 = a + 3 * rs, a4 = a + 4 * rs, a5 = a + 5 * rs;
+        float* a6 = a + 6 * rs, a7 = a + 7 * rs, a8 = a + 8 * rs, a9 = a + 9 * rs, aa = a + 10 * rs, ab = a + 11 * rs;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            b += 32;
+            long o = p * cs;
+            Vector512<float> x;
+            x = Vector512.Create(a0[o]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a1[o]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a2[o]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a3[o]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a4[o]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a5[o]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a6[o]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a7[o]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+            x = Vector512.Create(a8[o]); c80 = Vector512.FusedMultiplyAdd(x, b0, c80); c81 = Vector512.FusedMultiplyAdd(x, b1, c81);
+            x = Vector512.Create(a9[o]); c90 = Vector512.FusedMultiplyAdd(x, b0, c90); c91 = Vector512.FusedMultiplyAdd(x, b1, c91);
+            x = Vector512.Create(aa[o]); ca0 = Vector512.FusedMultiplyAdd(x, b0, ca0); ca1 = Vector512.FusedMultiplyAdd(x, b1, ca1);
+            x = Vector512.Create(ab[o]); cb0 = Vector512.FusedMultiplyAdd(x, b0, cb0); cb1 = Vector512.FusedMultiplyAdd(x, b1, cb1);
+        }
+        Add512(c, c00, c01); Add512(c + ldc, c10, c11); Add512(c + 2 * ldc, c20, c21); Add512(c + 3 * ldc, c30, c31);
+        Add512(c + 4 * ldc, c40, c41); Add512(c + 5 * ldc, c50, c51); Add512(c + 6 * ldc, c60, c61); Add512(c + 7 * ldc, c70, c71);
+        Add512(c + 8 * ldc, c80, c81); Add512(c + 9 * ldc, c90, c91); Add512(c + 10 * ldc, ca0, ca1); Add512(c + 11 * ldc, cb0, cb1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Add512(float* c, Vector512<float> x0, Vector512<float> x1)
+    {
+        Vector512.Store(Vector512.Load(c) + x0, c);
+        Vector512.Store(Vector512.Load(c + 16) + x1, c + 16);
+    }
+
+    /// <summary>C[6x16] += A[6 x kc]·B[kc x 16]: the Vector256 fallback (12 accumulators).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Kernel6x16(float* a, long rs, long cs, float* b, int kc, float* c, long ldc)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
+            c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        float* a0 = a, a1 = a + rs, a2 = a + 2 * rs, a3 = a + 3 * rs, a4 = a + 4 * rs, a5 = a + 5 * rs;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.Load(b);
+            var b1 = Vector256.Load(b + 8);
+            b += 16;
+            long o = p * cs;
+            Vector256<float> x;
+            x = Vector256.Create(a0[o]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);
+            x = Vector256.Create(a1[o]); c10 = Vector256.FusedMultiplyAdd(x, b0, c10); c11 = Vector256.FusedMultiplyAdd(x, b1, c11);
+            x = Vector256.Create(a2[o]); c20 = Vector256.FusedMultiplyAdd(x, b0, c20); c21 = Vector256.FusedMultiplyAdd(x, b1, c21);
+            x = Vector256.Create(a3[o]); c30 = Vector256.FusedMultiplyAdd(x, b0, c30); c31 = Vector256.FusedMultiplyAdd(x, b1, c31);
+            x = Vector256.Create(a4[o]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
+            x = Vector256.Create(a5[o]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
+        }
+        Add256(c, c00, c01); Add256(c + ldc, c10, c11); Add256(c + 2 * ldc, c20, c21);
+        Add256(c + 3 * ldc, c30, c31); Add256(c + 4 * ldc, c40, c41); Add256(c + 5 * ldc, c50, c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Add256(float* c, Vector256<float> x0, Vector256<float> x1)
+    {
+        Vector256.Store(Vector256.Load(c) + x0, c);
+        Vector256.Store(Vector256.Load(c + 8) + x1, c + 8);
     }
 
     internal static void Check(int aLength, int bLength, int cLength, int biasLength, int m, int k, int n, bool transA, bool transB)
