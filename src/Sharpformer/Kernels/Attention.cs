@@ -1,3 +1,6 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace Sharpformer.Kernels;
 
 /// <summary>Shape of one fused multi-head attention call. Scale is 1/sqrt(HeadDim).</summary>
@@ -9,16 +12,23 @@ public readonly record struct AttentionShape(int Batch, int Heads, int QueryLeng
 }
 
 /// <summary>
-/// Fused multi-head attention (flash-style in the optimised version). Layout: row (b, t) of q starts at
-/// (b*QueryLength + t)*qStride, row (b, t) of k and v at (b*KeyLength + t)*kvStride; head h occupies
-/// [h*HeadDim, (h+1)*HeadDim) of a row. So self-attention passes the packed [B,T,3C] QKV buffer as
-/// qkv, qkv[C..], qkv[2C..] with both strides 3C. Output is [B, QueryLength, C] (stride C);
-/// logSumExp is [B, Heads, QueryLength]. keyLengths (optional, per batch row) masks keys j &gt;= length;
-/// a query row with no visible key outputs zeros.
-/// CONTRACT STUB: naive and correct; the optimised kernel replaces the bodies, not the signatures.
+/// Fused multi-head attention, flash-style. Layout: row (b, t) of q starts at (b*QueryLength + t)*qStride,
+/// row (b, t) of k and v at (b*KeyLength + t)*kvStride; head h occupies [h*HeadDim, (h+1)*HeadDim) of a
+/// row. So self-attention passes the packed [B,T,3C] QKV buffer as qkv, qkv[C..], qkv[2C..] with both
+/// strides 3C. Output is [B, QueryLength, C] (stride C); logSumExp is [B, Heads, QueryLength].
+/// keyLengths (optional, per batch row) masks keys j &gt;= length; a query row with no visible key outputs zeros.
+/// <para>
+/// Forward walks the visible keys of each query row in tiles of <see cref="KeyTile"/> with an online
+/// softmax (running max, running sum, rescaled accumulator) and keeps only the log-sum-exp per row;
+/// backward recomputes each tile's probabilities from it. No [T, T] matrix exists at any time.
+/// Work is split over (batch, head) pairs, each done by one thread in a fixed order, so results are
+/// bit-identical for any thread count.
+/// </para>
 /// </summary>
-public static class Attention
+public static unsafe class Attention
 {
+    const int KeyTile = 64;
+
     public static void Forward(
         in AttentionShape s,
         ReadOnlySpan<float> q, int qStride,
@@ -26,35 +36,14 @@ public static class Attention
         Span<float> output, Span<float> logSumExp,
         ReadOnlySpan<int> keyLengths = default)
     {
-        int D = s.HeadDim, C = s.Width;
-        float scale = 1f / MathF.Sqrt(D);
-        var p = new double[s.KeyLength];
-        for (int b = 0; b < s.Batch; b++)
-            for (int h = 0; h < s.Heads; h++)
-                for (int i = 0; i < s.QueryLength; i++)
-                {
-                    int visible = Visible(s, keyLengths, b, i);
-                    int qo = (b * s.QueryLength + i) * qStride + h * D;
-                    int oo = (b * s.QueryLength + i) * C + h * D;
-                    double max = double.NegativeInfinity;
-                    for (int j = 0; j < visible; j++)
-                    {
-                        int ko = (b * s.KeyLength + j) * kvStride + h * D;
-                        double dot = 0;
-                        for (int d = 0; d < D; d++) dot += q[qo + d] * k[ko + d];
-                        p[j] = dot * scale;
-                        max = Math.Max(max, p[j]);
-                    }
-                    double sum = 0;
-                    for (int j = 0; j < visible; j++) { p[j] = Math.Exp(p[j] - max); sum += p[j]; }
-                    for (int d = 0; d < D; d++)
-                    {
-                        double acc = 0;
-                        for (int j = 0; j < visible; j++) acc += p[j] * v[(b * s.KeyLength + j) * kvStride + h * D + d];
-                        output[oo + d] = visible == 0 ? 0f : (float)(acc / sum);
-                    }
-                    logSumExp[(b * s.Heads + h) * s.QueryLength + i] = visible == 0 ? float.NegativeInfinity : (float)(max + Math.Log(sum));
-                }
+        Check(s, q.Length, qStride, k.Length, v.Length, kvStride, output.Length, logSumExp.Length, keyLengths);
+        if (s.Batch == 0 || s.Heads == 0 || s.QueryLength == 0) return;
+        fixed (float* pq = q, pk = k, pv = v, po = output, pl = logSumExp)
+        fixed (int* pn = keyLengths)
+        {
+            var job = new Job(s, pq, qStride, pk, pv, kvStride, pn, keyLengths.IsEmpty) { O = po, Lse = pl };
+            Run(s, job.Forward);
+        }
     }
 
     /// <summary>Adds the gradients into dq, dk, dv (same layouts and strides as q, k, v).</summary>
@@ -66,33 +55,180 @@ public static class Attention
         Span<float> dq, Span<float> dk, Span<float> dv,
         ReadOnlySpan<int> keyLengths = default)
     {
-        int D = s.HeadDim, C = s.Width;
-        float scale = 1f / MathF.Sqrt(D);
-        for (int b = 0; b < s.Batch; b++)
-            for (int h = 0; h < s.Heads; h++)
+        Check(s, q.Length, qStride, k.Length, v.Length, kvStride, output.Length, logSumExp.Length, keyLengths);
+        if (dOutput.Length < output.Length || dq.Length < q.Length || dk.Length < k.Length || dv.Length < v.Length)
+            throw new ArgumentException($"Attention backward: gradient buffers (dOutput {dOutput.Length}, dq {dq.Length}, dk {dk.Length}, dv {dv.Length}) must match output {output.Length}, q {q.Length}, k {k.Length}, v {v.Length}.");
+        if (s.Batch == 0 || s.Heads == 0 || s.QueryLength == 0) return;
+        fixed (float* pq = q, pk = k, pv = v, po = output, pl = logSumExp, pdo = dOutput, pdq = dq, pdk = dk, pdv = dv)
+        fixed (int* pn = keyLengths)
+        {
+            var job = new Job(s, pq, qStride, pk, pv, kvStride, pn, keyLengths.IsEmpty) { O = po, Lse = pl, DO = pdo, DQ = pdq, DK = pdk, DV = pdv };
+            Run(s, job.Backward);
+        }
+    }
+
+    static void Run(in AttentionShape s, Action<int> body)
+    {
+        int items = s.Batch * s.Heads;
+        // A decode step is tiny: threads would cost more than they save.
+        if (items == 1 || (long)items * s.QueryLength * s.KeyLength * s.HeadDim < 1 << 15)
+            for (int i = 0; i < items; i++) body(i);
+        else Parallelism.For(items, body);
+    }
+
+    sealed class Job(AttentionShape s, float* q, int qStride, float* k, float* v, int kvStride, int* lengths, bool noLengths)
+    {
+        public float* O, Lse, DO, DQ, DK, DV;
+        [ThreadStatic] static float[]? scratch;
+
+        int Visible(int b, int i)
+        {
+            int visible = noLengths ? s.KeyLength : Math.Min(lengths[b], s.KeyLength);
+            if (s.Causal) visible = Math.Min(visible, i + s.KeyLength - s.QueryLength + 1);
+            return Math.Max(visible, 0);
+        }
+
+        public void Forward(int item)
+        {
+            int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width;
+            float scale = 1f / MathF.Sqrt(D);
+            var buffer = scratch ??= new float[KeyTile + 4096];
+            if (buffer.Length < KeyTile + D) buffer = scratch = new float[KeyTile + D];
+            fixed (float* sc = buffer)
+            {
+                float* acc = sc + KeyTile;
                 for (int i = 0; i < s.QueryLength; i++)
                 {
-                    int visible = Visible(s, keyLengths, b, i);
-                    int qo = (b * s.QueryLength + i) * qStride + h * D;
-                    int oo = (b * s.QueryLength + i) * C + h * D;
-                    float lse = logSumExp[(b * s.Heads + h) * s.QueryLength + i];
-                    double di = 0;
-                    for (int d = 0; d < D; d++) di += dOutput[oo + d] * output[oo + d];
-                    for (int j = 0; j < visible; j++)
+                    float* qi = q + (long)(b * s.QueryLength + i) * qStride + h * D;
+                    float* oi = O + (long)(b * s.QueryLength + i) * C + h * D;
+                    int visible = Visible(b, i);
+                    float max = float.NegativeInfinity, sum = 0;
+                    new Span<float>(acc, D).Clear();
+                    for (int j0 = 0; j0 < visible; j0 += KeyTile)
                     {
-                        int ko = (b * s.KeyLength + j) * kvStride + h * D;
-                        double dot = 0, dp = 0;
-                        for (int d = 0; d < D; d++) { dot += q[qo + d] * k[ko + d]; dp += dOutput[oo + d] * v[ko + d]; }
-                        double pij = Math.Exp(dot * scale - lse);
-                        double ds = pij * (dp - di) * scale;
-                        for (int d = 0; d < D; d++)
+                        int n = Math.Min(KeyTile, visible - j0);
+                        float tileMax = float.NegativeInfinity;
+                        for (int j = 0; j < n; j++)
                         {
-                            dv[ko + d] += (float)(pij * dOutput[oo + d]);
-                            dq[qo + d] += (float)(ds * k[ko + d]);
-                            dk[ko + d] += (float)(ds * q[qo + d]);
+                            float x = Dot(qi, k + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D) * scale;
+                            sc[j] = x;
+                            if (x > tileMax) tileMax = x;
                         }
+                        // Online softmax: rescale what was accumulated under the old maximum.
+                        float newMax = Math.Max(max, tileMax);
+                        float correction = MathF.Exp(max - newMax);
+                        sum *= correction;
+                        if (correction != 1f) Scale(acc, correction, D);
+                        for (int j = 0; j < n; j++)
+                        {
+                            float p = MathF.Exp(sc[j] - newMax);
+                            sum += p;
+                            Axpy(acc, p, v + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D);
+                        }
+                        max = newMax;
                     }
+                    float* lse = Lse + (long)(b * s.Heads + h) * s.QueryLength + i;
+                    if (visible == 0)
+                    {
+                        new Span<float>(oi, D).Clear();
+                        *lse = float.NegativeInfinity;
+                        continue;
+                    }
+                    float inv = 1f / sum;
+                    for (int d = 0; d < D; d++) oi[d] = acc[d] * inv;
+                    *lse = max + MathF.Log(sum);
                 }
+            }
+        }
+
+        public void Backward(int item)
+        {
+            int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width;
+            float scale = 1f / MathF.Sqrt(D);
+            for (int i = 0; i < s.QueryLength; i++)
+            {
+                int visible = Visible(b, i);
+                if (visible == 0) continue;
+                long qRow = (long)(b * s.QueryLength + i);
+                float* qi = q + qRow * qStride + h * D, dqi = DQ + qRow * qStride + h * D;
+                float* oi = O + qRow * C + h * D, doi = DO + qRow * C + h * D;
+                float lse = Lse[(long)(b * s.Heads + h) * s.QueryLength + i];
+                float di = Dot(doi, oi, D);
+                for (int j = 0; j < visible; j++)
+                {
+                    long kRow = (long)(b * s.KeyLength + j) * kvStride + h * D;
+                    float* kj = k + kRow, vj = v + kRow;
+                    float p = MathF.Exp(Dot(qi, kj, D) * scale - lse);
+                    float ds = p * (Dot(doi, vj, D) - di) * scale;
+                    Axpy(DV + kRow, p, doi, D);
+                    Axpy(dqi, ds, kj, D);
+                    Axpy(DK + kRow, ds, qi, D);
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Dot(float* a, float* b, int n)
+    {
+        int i = 0;
+        float result;
+        if (Vector512.IsHardwareAccelerated && Simd.Use512 && n >= 16)
+        {
+            var acc = Vector512<float>.Zero;
+            for (; i + 16 <= n; i += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), acc);
+            result = Vector512.Sum(acc);
+        }
+        else
+        {
+            var acc = Vector256<float>.Zero;
+            for (; i + 8 <= n; i += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), acc);
+            result = Vector256.Sum(acc);
+        }
+        for (; i < n; i++) result += a[i] * b[i];
+        return result;
+    }
+
+    /// <summary>y += alpha * x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Axpy(float* y, float alpha, float* x, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated && Simd.Use512)
+        {
+            var a = Vector512.Create(alpha);
+            for (; i + 16 <= n; i += 16) Vector512.Store(Vector512.FusedMultiplyAdd(a, Vector512.Load(x + i), Vector512.Load(y + i)), y + i);
+        }
+        var a8 = Vector256.Create(alpha);
+        for (; i + 8 <= n; i += 8) Vector256.Store(Vector256.FusedMultiplyAdd(a8, Vector256.Load(x + i), Vector256.Load(y + i)), y + i);
+        for (; i < n; i++) y[i] += alpha * x[i];
+    }
+
+    static void Scale(float* y, float alpha, int n)
+    {
+        for (int i = 0; i < n; i++) y[i] *= alpha;
+    }
+
+    static void Check(in AttentionShape s, int qLength, int qStride, int kLength, int vLength, int kvStride, int outLength, int lseLength, ReadOnlySpan<int> keyLengths)
+    {
+        string shape = $"[B={s.Batch}, H={s.Heads}, Tq={s.QueryLength}, Tk={s.KeyLength}, D={s.HeadDim}]";
+        if (s.Batch < 0 || s.Heads < 0 || s.QueryLength < 0 || s.KeyLength < 0 || s.HeadDim <= 0)
+            throw new ArgumentException($"Attention shape {shape} must have non-negative sizes and a positive head size.");
+        int C = s.Width;
+        if (qStride < C || kvStride < C)
+            throw new ArgumentException($"Attention {shape}: row strides (q {qStride}, kv {kvStride}) must be at least heads x head size = {C}.");
+        long qNeed = s.Batch * s.QueryLength == 0 ? 0 : (long)(s.Batch * s.QueryLength - 1) * qStride + C;
+        long kvNeed = s.Batch * s.KeyLength == 0 ? 0 : (long)(s.Batch * s.KeyLength - 1) * kvStride + C;
+        if (qLength < qNeed) throw new ArgumentException($"Attention {shape}: q holds {qLength} floats, needs {qNeed} with stride {qStride}.");
+        if (kLength < kvNeed || vLength < kvNeed) throw new ArgumentException($"Attention {shape}: k holds {kLength} and v {vLength} floats, each needs {kvNeed} with stride {kvStride}.");
+        if (outLength < (long)s.Batch * s.QueryLength * C) throw new ArgumentException($"Attention {shape}: output holds {outLength} floats, needs {(long)s.Batch * s.QueryLength * C}.");
+        if (lseLength < (long)s.Batch * s.Heads * s.QueryLength) throw new ArgumentException($"Attention {shape}: logSumExp holds {lseLength} floats, needs {(long)s.Batch * s.Heads * s.QueryLength}.");
+        if (!keyLengths.IsEmpty)
+        {
+            if (keyLengths.Length != s.Batch) throw new ArgumentException($"Attention {shape}: {keyLengths.Length} key lengths given for a batch of {s.Batch}.");
+            foreach (var length in keyLengths)
+                if ((uint)length > (uint)s.KeyLength) throw new ArgumentException($"Attention {shape}: key length {length} is outside [0, {s.KeyLength}].");
+        }
     }
 
     internal static int Visible(in AttentionShape s, ReadOnlySpan<int> keyLengths, int b, int i)
