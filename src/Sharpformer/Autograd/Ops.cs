@@ -117,7 +117,7 @@ public static unsafe class Ops
         switch (kind)
         {
             case OpKind.GeluTanh: Activations.GeluForward(x.Span, y.Span); break;
-            case OpKind.GeluErf: TemporaryGeluErf.GeluErfForward(x.Span, y.Span); break;
+            case OpKind.GeluErf: Activations.GeluErfForward(x.Span, y.Span); break;
             default: Activations.ReluForward(x.Span, y.Span); break;
         }
         if (Graph.ShouldRecord(x)) Graph.Append(new Node { Kind = kind, Out = y, A = x });
@@ -132,7 +132,7 @@ public static unsafe class Ops
         switch (n.Kind)
         {
             case OpKind.GeluTanh: Activations.GeluBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
-            case OpKind.GeluErf: TemporaryGeluErf.GeluErfBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
+            case OpKind.GeluErf: Activations.GeluErfBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
             default: Activations.ReluBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
         }
     }

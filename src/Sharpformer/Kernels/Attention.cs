@@ -42,7 +42,7 @@ public static unsafe class Attention
         fixed (int* pn = keyLengths)
         {
             var job = new Job(s, pq, qStride, pk, pv, kvStride, pn, keyLengths.IsEmpty) { O = po, Lse = pl };
-            Run(s, job.Forward);
+            Run(s, job, backward: false);
         }
     }
 
@@ -63,22 +63,38 @@ public static unsafe class Attention
         fixed (int* pn = keyLengths)
         {
             var job = new Job(s, pq, qStride, pk, pv, kvStride, pn, keyLengths.IsEmpty) { O = po, Lse = pl, DO = pdo, DQ = pdq, DK = pdk, DV = pdv };
-            Run(s, job.Backward);
+            Run(s, job, backward: true);
         }
     }
 
-    static void Run(in AttentionShape s, Action<int> body)
+    static void Run(in AttentionShape s, Job job, bool backward)
     {
         int items = s.Batch * s.Heads;
-        // A decode step is tiny: threads would cost more than they save.
+        // A decode step is tiny: threads would cost more than they save (and it allocates nothing this way).
         if (items == 1 || (long)items * s.QueryLength * s.KeyLength * s.HeadDim < 1 << 15)
-            for (int i = 0; i < items; i++) body(i);
-        else Parallelism.For(items, body);
+        {
+            for (int i = 0; i < items; i++)
+                if (backward) job.Backward(i); else job.Forward(i);
+            return;
+        }
+        var box = new JobBox(job);
+        Parallelism.For(items, backward ? box.Backward : box.Forward);
     }
 
-    sealed class Job(AttentionShape s, float* q, int qStride, float* k, float* v, int kvStride, int* lengths, bool noLengths)
+    sealed class JobBox(Job job)
     {
-        public float* O, Lse, DO, DQ, DK, DV;
+        public void Forward(int item) => job.Forward(item);
+        public void Backward(int item) => job.Backward(item);
+    }
+
+    readonly struct Job(AttentionShape s, float* q, int qStride, float* k, float* v, int kvStride, int* lengths, bool noLengths)
+    {
+        public float* O { get; init; }
+        public float* Lse { get; init; }
+        public float* DO { get; init; }
+        public float* DQ { get; init; }
+        public float* DK { get; init; }
+        public float* DV { get; init; }
         [ThreadStatic] static float[]? scratch;
 
         int Visible(int b, int i)

@@ -72,10 +72,15 @@ public static unsafe class Gemm
         int chunks = (n + chunk - 1) / chunk;
         var job = new SkinnyJob(a, b, c, m, k, n, aRow, aCol, transB, chunk);
         if (chunks == 1 || (long)m * n * k < 1 << 16) { for (int i = 0; i < chunks; i++) job.Run(i); }
-        else Parallelism.For(chunks, job.Run);
+        else Parallelism.For(chunks, new SkinnyBox(job).Run);
     }
 
-    sealed class SkinnyJob(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int chunk)
+    sealed class SkinnyBox(SkinnyJob job)
+    {
+        public void Run(int item) => job.Run(item);
+    }
+
+    readonly struct SkinnyJob(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int chunk)
     {
         public void Run(int item)
         {

@@ -211,7 +211,7 @@ public sealed class Gpt : Module
             switch (Config.Activation)
             {
                 case Activation.GeluTanh: Activations.GeluForward(fc, act); break;
-                case Activation.GeluErf: TemporaryGeluErf.GeluErfForward(fc, act); break;
+                case Activation.GeluErf: Activations.GeluErfForward(fc, act); break;
                 default: Activations.ReluForward(fc, act); break;
             }
             Gemm.Multiply(act, blk.Mlp.Proj.Weight.Value.Span, tmp, rows, hidden, c, transB: true, bias: BiasOf(blk.Mlp.Proj));
