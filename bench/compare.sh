@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs `sharpformer bench` and the PyTorch twin (bench/peers/torch_gpt.py) alternately, twice each, in one
+# invocation, keeps the best of each, and prints every figure with the ratio ours / PyTorch.
+# Usage: bench/compare.sh [PRESET] [STEPS]     (needs: apt-get install python3-torch libopenblas0-openmp)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+preset=${1:-shakespeare-char-baby}
+steps=${2:-20}
+export OMP_NUM_THREADS=2 OPENBLAS_CORETYPE=SkylakeX
+dotnet build -c Release src/Sharpformer.Cli >/dev/null
+ours=(dotnet src/Sharpformer.Cli/bin/Release/net10.0/Sharpformer.Cli.dll bench --preset "$preset" --steps "$steps" --threads 2 --json)
+twin=(/usr/bin/python3 bench/peers/torch_gpt.py --preset "$preset" --steps "$steps" --threads 2 --json)
+tmp=$(mktemp -d)
+for round in 1 2; do
+  "${ours[@]}" > "$tmp/ours$round.json"
+  "${twin[@]}" > "$tmp/twin$round.json"
+done
+/usr/bin/python3 - "$tmp" "$preset" <<'PY'
+import json, sys, os
+d, preset = sys.argv[1], sys.argv[2]
+load = lambda name: [json.load(open(os.path.join(d, f"{name}{r}.json"))) for r in (1, 2)]
+ours, twin = load("ours"), load("twin")
+best = lambda runs, key, higher: (max if higher else min)(r[key] for r in runs if r[key] is not None) if any(r[key] is not None for r in runs) else None
+rows = [("train_tokens_per_s", True), ("ms_per_step", False), ("gflops", True), ("peak_fraction", True),
+        ("alloc_bytes_per_step", False), ("peak_working_set_bytes", False), ("sample_tokens_per_s", True)]
+print(f"preset {preset}: best of 2 runs each, alternating")
+print(f"{'figure':26} {'sharpformer':>14} {'pytorch':>14} {'ours/pytorch':>13}")
+for key, higher in rows:
+    a, b = best(ours, key, higher), best(twin, key, higher)
+    ratio = f"{a / b:13.2f}" if a is not None and b else f"{'':>13}"
+    fmt = lambda v: f"{v:14.1f}" if isinstance(v, float) else f"{v:>14}" if v is not None else f"{'-':>14}"
+    print(f"{key:26} {fmt(a)} {fmt(b)} {ratio}")
+print(f"measured FMA peak: {best(ours, 'peak_gflops', True):.0f} GFLOP/s")
+PY
+rm -rf "$tmp"

@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""The PyTorch twin of Sharpformer's GPT for speed comparisons: same shapes, init, AdamW, clipping, batch.
+
+nanoGPT-style and eager (torch 1.13 from Debian has no flash attention, so attention is the masked-softmax
+form nanoGPT uses there). Prints the same figures as `sharpformer bench`; --json prints one object.
+Run with OMP_NUM_THREADS=2 OPENBLAS_CORETYPE=SkylakeX (bench/compare.sh sets them).
+"""
+import argparse
+import json
+import math
+import os
+import resource
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PRESETS = {
+    "shakespeare-char-baby": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0, beta2=0.99),
+    "shakespeare-char": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=64, dropout=0.2, beta2=0.99),
+}
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        C = c["n_embd"]
+        self.n_head, self.dropout = c["n_head"], c["dropout"]
+        self.ln_1 = nn.LayerNorm(C, elementwise_affine=True)
+        self.ln_1.bias = None
+        self.c_attn = nn.Linear(C, 3 * C, bias=False)
+        self.c_proj = nn.Linear(C, C, bias=False)
+        self.ln_2 = nn.LayerNorm(C)
+        self.ln_2.bias = None
+        self.c_fc = nn.Linear(C, 4 * C, bias=False)
+        self.mlp_proj = nn.Linear(4 * C, C, bias=False)
+        T = c["block_size"]
+        self.register_buffer("mask", torch.tril(torch.ones(T, T)).view(1, 1, T, T))
+
+    def attn(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+        att = att.masked_fill(self.mask[:, :, :T, :T] == 0, float("-inf"))
+        att = F.dropout(F.softmax(att, dim=-1), self.dropout, self.training)
+        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        return F.dropout(self.c_proj(y), self.dropout, self.training)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + F.dropout(self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x)))), self.dropout, self.training)
+
+
+class GPT(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = c
+        self.wte = nn.Embedding(c["vocab_size"], c["n_embd"])
+        self.wpe = nn.Embedding(c["block_size"], c["n_embd"])
+        self.h = nn.ModuleList(Block(c) for _ in range(c["n_layer"]))
+        self.ln_f = nn.LayerNorm(c["n_embd"])
+        self.ln_f.bias = None
+        self.apply(self._init)
+        for n, p in self.named_parameters():
+            if n.endswith("c_proj.weight") or n.endswith("mlp_proj.weight"):
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * c["n_layer"]))
+
+    @staticmethod
+    def _init(m):
+        if isinstance(m, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+
+    def forward(self, idx, targets=None):
+        T = idx.shape[1]
+        x = F.dropout(self.wte(idx) + self.wpe(torch.arange(T)), self.c["dropout"], self.training)
+        for b in self.h:
+            x = b(x)
+        logits = self.ln_f(x) @ self.wte.weight.t()
+        loss = None if targets is None else F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+        return logits, loss
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", default="shakespeare-char-baby", choices=PRESETS)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--sample-tokens", type=int, default=500)
+    ap.add_argument("--data")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1337)
+    c = dict(PRESETS[a.preset], vocab_size=65)
+    data = np.memmap(os.path.join(a.data, "train.bin"), dtype=np.uint16, mode="r") if a.data else np.random.randint(0, 65, 1 << 20).astype(np.uint16)
+    B, T = c["batch_size"], c["block_size"]
+
+    def batch():
+        ix = torch.randint(len(data) - T, (B,))
+        x = torch.stack([torch.from_numpy(data[i:i + T].astype(np.int64)) for i in ix])
+        y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + T].astype(np.int64)) for i in ix])
+        return x, y
+
+    model = GPT(c)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-3, betas=(0.9, c["beta2"]))
+
+    def step():
+        x, y = batch()
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(a.warmup):
+        step()
+    t0 = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    dt = (time.perf_counter() - t0) / a.steps
+
+    n_params = sum(p.numel() for p in model.parameters()) - model.wpe.weight.numel()
+    L, H, Q = c["n_layer"], c["n_head"], c["n_embd"] // c["n_head"]
+    flops_per_token = 6 * n_params + 12 * L * H * Q * T
+    tokens_per_s = B * T / dt
+
+    model.eval()
+    idx = torch.zeros((1, 1), dtype=torch.long)
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        for _ in range(a.sample_tokens):
+            logits, _ = model(idx[:, -T:])
+            probs = F.softmax(logits[:, -1, :] / 0.8, dim=-1)
+            idx = torch.cat((idx, torch.multinomial(probs, 1)), dim=1)
+        sample_rate = a.sample_tokens / (time.perf_counter() - t0)
+
+    r = {"train_tokens_per_s": tokens_per_s, "ms_per_step": dt * 1000, "gflops": flops_per_token * tokens_per_s / 1e9,
+         "peak_gflops": None, "peak_fraction": None, "alloc_bytes_per_step": None,
+         "peak_working_set_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "sample_tokens_per_s": sample_rate}
+    if a.json:
+        print(json.dumps(r))
+    else:
+        for k, v in r.items():
+            print(f"{k}: {v}")
+
+
+if __name__ == "__main__":
+    main()
