@@ -173,7 +173,8 @@ public class PoolTests
         }
         Assert.Equal(buffers, TensorPool.Allocations);
         long bytes = GC.GetAllocatedBytesForCurrentThread() - before;
-        // The decode path itself allocates nothing; the bound leaves room for a kernel's per-call bookkeeping.
-        Assert.True(bytes < 20 * 512, $"{bytes} managed bytes for 20 tokens");
+        // Gpt.Decode itself allocates nothing (checked kernel by kernel); today Attention.Forward's argument check
+        // formats a string per call (80 B, 2 layers), hence the bound of 256 B per token rather than zero.
+        Assert.True(bytes < 20 * 256, $"{bytes} managed bytes for 20 tokens");
     }
 }
