@@ -71,7 +71,7 @@ public static unsafe class Gemm
         const int chunk = 256;
         int chunks = (n + chunk - 1) / chunk;
         var job = new SkinnyJob(a, b, c, m, k, n, aRow, aCol, transB, chunk);
-        if (chunks == 1 || (long)m * n * k < 1 << 16) { for (int i = 0; i < chunks; i++) job.Run(i); }
+        if (chunks == 1 || (long)m * n * k < 1 << 18) { for (int i = 0; i < chunks; i++) job.Run(i); }
         else Parallelism.For(chunks, new SkinnyBox(job).Run);
     }
 

@@ -35,7 +35,7 @@ public static unsafe class LayerNorm
         if (dy.Length != x.Length || dgamma.Length != cols)
             throw new ArgumentException($"LayerNorm backward: dy holds {dy.Length} floats (x {x.Length}), dgamma {dgamma.Length} (cols {cols}).");
         int blocks = (rows + RowBlock - 1) / RowBlock;
-        var partial = new float[blocks * 2 * cols]; // per block: dgamma then dbeta
+        float[] partial = System.Buffers.ArrayPool<float>.Shared.Rent(blocks * 2 * cols); // per block: dgamma then dbeta
         fixed (float* pdy = dy, px = x, pg = gamma, pm = mean, pr = rstd, pdx = dx, pp = partial)
         {
             var job = new Job(px, pg, null, null, pm, pr, rows, cols) { Dy = pdy, Dx = pdx, Partial = pp };
@@ -46,6 +46,7 @@ public static unsafe class LayerNorm
             TensorPrimitives.Add(dgamma, partial.AsSpan(blk * 2 * cols, cols), dgamma);
             if (!dbeta.IsEmpty) TensorPrimitives.Add(dbeta, partial.AsSpan(blk * 2 * cols + cols, cols), dbeta);
         }
+        System.Buffers.ArrayPool<float>.Shared.Return(partial);
     }
 
     /// <summary>Small inputs run inline (no delegate, no allocation: decode steps); large ones over threads.</summary>
@@ -99,6 +100,8 @@ public static unsafe class LayerNorm
             var g = new ReadOnlySpan<float>(gamma, cols);
             var dgamma = new Span<float>(Partial + (long)block * 2 * cols, cols);
             var dbeta = new Span<float>(Partial + (long)block * 2 * cols + cols, cols);
+            dgamma.Clear(); // the block's partial sums start from zero (the buffer is rented)
+            dbeta.Clear();
             float[] rented = System.Buffers.ArrayPool<float>.Shared.Rent(2 * cols);
             var xhat = rented.AsSpan(0, cols);
             var gdy = rented.AsSpan(cols, cols);
