@@ -227,23 +227,24 @@ public static unsafe class Attention
 
     static void Check(in AttentionShape s, int qLength, int qStride, int kLength, int vLength, int kvStride, int outLength, int lseLength, ReadOnlySpan<int> keyLengths)
     {
-        string shape = $"[B={s.Batch}, H={s.Heads}, Tq={s.QueryLength}, Tk={s.KeyLength}, D={s.HeadDim}]";
+        var copy = s;
+        string Shape() => $"[B={copy.Batch}, H={copy.Heads}, Tq={copy.QueryLength}, Tk={copy.KeyLength}, D={copy.HeadDim}]"; // built only when throwing
         if (s.Batch < 0 || s.Heads < 0 || s.QueryLength < 0 || s.KeyLength < 0 || s.HeadDim <= 0)
-            throw new ArgumentException($"Attention shape {shape} must have non-negative sizes and a positive head size.");
+            throw new ArgumentException($"Attention shape {Shape()} must have non-negative sizes and a positive head size.");
         int C = s.Width;
         if (qStride < C || kvStride < C)
-            throw new ArgumentException($"Attention {shape}: row strides (q {qStride}, kv {kvStride}) must be at least heads x head size = {C}.");
+            throw new ArgumentException($"Attention {Shape()}: row strides (q {qStride}, kv {kvStride}) must be at least heads x head size = {C}.");
         long qNeed = s.Batch * s.QueryLength == 0 ? 0 : (long)(s.Batch * s.QueryLength - 1) * qStride + C;
         long kvNeed = s.Batch * s.KeyLength == 0 ? 0 : (long)(s.Batch * s.KeyLength - 1) * kvStride + C;
-        if (qLength < qNeed) throw new ArgumentException($"Attention {shape}: q holds {qLength} floats, needs {qNeed} with stride {qStride}.");
-        if (kLength < kvNeed || vLength < kvNeed) throw new ArgumentException($"Attention {shape}: k holds {kLength} and v {vLength} floats, each needs {kvNeed} with stride {kvStride}.");
-        if (outLength < (long)s.Batch * s.QueryLength * C) throw new ArgumentException($"Attention {shape}: output holds {outLength} floats, needs {(long)s.Batch * s.QueryLength * C}.");
-        if (lseLength < (long)s.Batch * s.Heads * s.QueryLength) throw new ArgumentException($"Attention {shape}: logSumExp holds {lseLength} floats, needs {(long)s.Batch * s.Heads * s.QueryLength}.");
+        if (qLength < qNeed) throw new ArgumentException($"Attention {Shape()}: q holds {qLength} floats, needs {qNeed} with stride {qStride}.");
+        if (kLength < kvNeed || vLength < kvNeed) throw new ArgumentException($"Attention {Shape()}: k holds {kLength} and v {vLength} floats, each needs {kvNeed} with stride {kvStride}.");
+        if (outLength < (long)s.Batch * s.QueryLength * C) throw new ArgumentException($"Attention {Shape()}: output holds {outLength} floats, needs {(long)s.Batch * s.QueryLength * C}.");
+        if (lseLength < (long)s.Batch * s.Heads * s.QueryLength) throw new ArgumentException($"Attention {Shape()}: logSumExp holds {lseLength} floats, needs {(long)s.Batch * s.Heads * s.QueryLength}.");
         if (!keyLengths.IsEmpty)
         {
-            if (keyLengths.Length != s.Batch) throw new ArgumentException($"Attention {shape}: {keyLengths.Length} key lengths given for a batch of {s.Batch}.");
+            if (keyLengths.Length != s.Batch) throw new ArgumentException($"Attention {Shape()}: {keyLengths.Length} key lengths given for a batch of {s.Batch}.");
             foreach (var length in keyLengths)
-                if ((uint)length > (uint)s.KeyLength) throw new ArgumentException($"Attention {shape}: key length {length} is outside [0, {s.KeyLength}].");
+                if ((uint)length > (uint)s.KeyLength) throw new ArgumentException($"Attention {Shape()}: key length {length} is outside [0, {s.KeyLength}].");
         }
     }
 

@@ -152,3 +152,44 @@ public sealed class HuggingFaceTests : IDisposable
         return folder;
     }
 }
+
+/// <summary>Fine-tuning Hugging Face GPT-2 weights on GPT-2-tokenized text, from the command line.</summary>
+public sealed class FineTuneTests : IDisposable
+{
+    static readonly string Tiny = Path.Combine(AppContext.BaseDirectory, "OracleData", "hf_gpt2_tiny");
+    readonly string dir = Directory.CreateTempSubdirectory("sf-ft-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    [Fact]
+    public void TrainInitFromHuggingFaceFolderThenSample()
+    {
+        File.WriteAllText(Path.Combine(dir, "input.txt"), string.Concat(Enumerable.Repeat("ROMEO:\nBut, soft! what light through yonder window breaks?\n", 40)));
+        var prepare = CliRunner.Run(dir, "prepare", "text", "--input", "input.txt", "--out", "data", "--tokenizer", "gpt2");
+        Assert.True(prepare.ExitCode == 0, prepare.Stderr);
+        Assert.Contains("\"gpt2\"", File.ReadAllText(Path.Combine(dir, "data", "meta.json")));
+
+        var train = CliRunner.Run(dir, "train", "--preset", "finetune-shakespeare", "--init-from", Tiny, "--data", "data", "--out-dir", "out",
+            "--block-size", "32", "--max-iters", "4", "--eval-interval", "2", "--eval-iters", "1", "--gradient-accumulation-steps", "2",
+            "--always-save-checkpoint", "true", "--threads", "2", "--sample-tokens", "5");
+        Assert.True(train.ExitCode == 0, train.Stderr);
+        Assert.Contains("iter 4: loss", train.Stdout);
+        var info = CliRunner.Run(dir, "info", "--checkpoint", "out");
+        Assert.Contains("gpt2 tokenizer", info.Stdout);
+        var sample = CliRunner.Run(dir, "sample", "--checkpoint", "out", "--start", "ROMEO:", "--num-samples", "1", "--max-new-tokens", "5");
+        Assert.True(sample.ExitCode == 0, sample.Stderr);
+        Assert.StartsWith("ROMEO:", sample.Stdout);
+    }
+
+    [Fact]
+    public void TokenizerMismatchBetweenDataAndCheckpointIsOneClearLine()
+    {
+        File.WriteAllText(Path.Combine(dir, "input.txt"), string.Concat(Enumerable.Repeat("To be, or not to be, that is the question.\n", 40)));
+        Assert.Equal(0, CliRunner.Run(dir, "prepare", "text", "--input", "input.txt", "--out", "chars").ExitCode);
+        string before = CliRunner.Fingerprint(dir);
+        var r = CliRunner.Run(dir, "train", "--init-from", Tiny, "--data", "chars", "--out-dir", "out", "--block-size", "16", "--max-iters", "1");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("tokenizer", Assert.Single(r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Equal(before, CliRunner.Fingerprint(dir));
+    }
+}
