@@ -84,12 +84,25 @@ public sealed unsafe class SafetensorsFile : IDisposable
         var t = this[name];
         if (destination.Length != t.ElementCount)
             throw new ArgumentException($"Tensor '{name}' has {t.ElementCount} elements {t.ShapeText} but the destination holds {destination.Length}.", nameof(destination));
+        // Read through the file handle rather than the mapping: mapped pages would count as resident memory on
+        // top of the destination (a 124M model would peak at twice its size); reads land straight in place.
+        if (t.DType == SafetensorsDType.F32)
+        {
+            using var handle = File.OpenHandle(Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan);
+            var bytes = MemoryMarshal.AsBytes(destination);
+            long offset = dataStart + t.Offset;
+            while (bytes.Length > 0)
+            {
+                int read = RandomAccess.Read(handle, bytes, offset);
+                if (read <= 0) throw new InvalidDataException($"{System.IO.Path.GetFileName(Path)} ended while reading tensor '{name}'.");
+                bytes = bytes[read..];
+                offset += read;
+            }
+            return;
+        }
         var raw = RawBytes(name);
         switch (t.DType)
         {
-            case SafetensorsDType.F32:
-                MemoryMarshal.Cast<byte, float>(raw).CopyTo(destination);
-                break;
             case SafetensorsDType.F16:
                 var halves = MemoryMarshal.Cast<byte, Half>(raw);
                 for (int i = 0; i < halves.Length; i++) destination[i] = (float)halves[i];

@@ -45,13 +45,29 @@ public static unsafe class TensorPool
         }
         if (p is null)
         {
-            p = NativeMemory.AlignedAlloc(size, Alignment);
+            p = AllocAligned(size, clear);
             Interlocked.Increment(ref allocations);
             Interlocked.Add(ref bytesAllocated, (long)size);
         }
-        if (clear) NativeMemory.Clear(p, size);
+        else if (clear) NativeMemory.Clear(p, size);
         return p;
     }
+
+    /// <summary>
+    /// A fresh 64-byte-aligned block. Zeroed blocks come from calloc, which hands out untouched zero pages for
+    /// large sizes, so a gradient buffer that is never written (a model loaded only to sample) costs no
+    /// resident memory. The original pointer is kept just below the aligned one for <see cref="FreeAligned"/>.
+    /// </summary>
+    static void* AllocAligned(nuint size, bool zeroed)
+    {
+        nuint total = size + Alignment + (nuint)sizeof(void*);
+        byte* raw = (byte*)(zeroed ? NativeMemory.AllocZeroed(total) : NativeMemory.Alloc(total));
+        byte* aligned = (byte*)(((nuint)(raw + sizeof(void*)) + Alignment - 1) & ~(Alignment - 1));
+        ((void**)aligned)[-1] = raw;
+        return aligned;
+    }
+
+    static void FreeAligned(void* p) => NativeMemory.Free(((void**)p)[-1]);
 
     internal static void Return(void* p, nuint bytes)
     {
@@ -70,7 +86,7 @@ public static unsafe class TensorPool
     internal static void FreeDirect(void* p, nuint bytes)
     {
         if (p is null) return;
-        NativeMemory.AlignedFree(p);
+        FreeAligned(p);
         Interlocked.Add(ref bytesAllocated, -(long)RoundUp(bytes == 0 ? 1 : bytes));
         Interlocked.Decrement(ref rented);
     }
@@ -83,7 +99,7 @@ public static unsafe class TensorPool
             foreach (var (size, stack) in free)
                 while (stack.TryPop(out nint q))
                 {
-                    NativeMemory.AlignedFree((void*)q);
+                    FreeAligned((void*)q);
                     bytesAllocated -= (long)size;
                     bytesPooled -= (long)size;
                 }
