@@ -104,15 +104,37 @@ public static unsafe class Attention
             return Math.Max(visible, 0);
         }
 
+        /// <summary>Thread-local scratch: the head's K (and V) transposed to [D, Tk16], plus three key-tile rows.</summary>
+        static float[] Scratch(int floats)
+        {
+            var buffer = scratch;
+            if (buffer is null || buffer.Length < floats) scratch = buffer = new float[Math.Max(floats, 4096)];
+            return buffer;
+        }
+
+        /// <summary>dst[d * stride + j] = src row j, element d: scores for 16 keys then come from D broadcast FMAs, with no horizontal sums.</summary>
+        void Transpose(float* src, float* dst, int b, int h, int keys, int stride)
+        {
+            int D = s.HeadDim;
+            for (int j = 0; j < keys; j++)
+            {
+                float* row = src + (long)(b * s.KeyLength + j) * kvStride + h * D;
+                for (int d = 0; d < D; d++) dst[d * stride + j] = row[d];
+            }
+            for (int j = keys; j < stride; j++)
+                for (int d = 0; d < D; d++) dst[d * stride + j] = 0;
+        }
+
         public void Forward(int item)
         {
             int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width;
             float scale = 1f / MathF.Sqrt(D);
-            var buffer = scratch ??= new float[KeyTile + 4096];
-            if (buffer.Length < KeyTile + D) buffer = scratch = new float[KeyTile + D];
-            fixed (float* sc = buffer)
+            int keys = noLengths ? s.KeyLength : Math.Min(lengths[b], s.KeyLength);
+            int stride = (keys + 15) & ~15;
+            fixed (float* sc = Scratch(D * stride + KeyTile + D))
             {
-                float* acc = sc + KeyTile;
+                float* kt = sc, tile = sc + D * stride, acc = tile + KeyTile;
+                Transpose(k, kt, b, h, keys, stride);
                 for (int i = 0; i < s.QueryLength; i++)
                 {
                     float* qi = q + (long)(b * s.QueryLength + i) * qStride + h * D;
@@ -123,24 +145,15 @@ public static unsafe class Attention
                     for (int j0 = 0; j0 < visible; j0 += KeyTile)
                     {
                         int n = Math.Min(KeyTile, visible - j0);
-                        float tileMax = float.NegativeInfinity;
-                        for (int j = 0; j < n; j++)
-                        {
-                            float x = Dot(qi, k + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D) * scale;
-                            sc[j] = x;
-                            if (x > tileMax) tileMax = x;
-                        }
+                        Scores(qi, kt + j0, stride, D, n, scale, tile);
+                        float tileMax = Max(tile, n);
                         // Online softmax: rescale what was accumulated under the old maximum.
                         float newMax = Math.Max(max, tileMax);
                         float correction = MathF.Exp(max - newMax);
-                        sum *= correction;
+                        sum = sum * correction + ExpShifted(tile, n, newMax);
                         if (correction != 1f) Scale(acc, correction, D);
                         for (int j = 0; j < n; j++)
-                        {
-                            float p = MathF.Exp(sc[j] - newMax);
-                            sum += p;
-                            Axpy(acc, p, v + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D);
-                        }
+                            Axpy(acc, tile[j], v + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D);
                         max = newMax;
                     }
                     float* lse = Lse + (long)(b * s.Heads + h) * s.QueryLength + i;
@@ -161,27 +174,78 @@ public static unsafe class Attention
         {
             int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width;
             float scale = 1f / MathF.Sqrt(D);
-            for (int i = 0; i < s.QueryLength; i++)
+            int keys = noLengths ? s.KeyLength : Math.Min(lengths[b], s.KeyLength);
+            int stride = (keys + 15) & ~15;
+            fixed (float* sc = Scratch(2 * D * stride + 2 * KeyTile))
             {
-                int visible = Visible(b, i);
-                if (visible == 0) continue;
-                long qRow = (long)(b * s.QueryLength + i);
-                float* qi = q + qRow * qStride + h * D, dqi = DQ + qRow * qStride + h * D;
-                float* oi = O + qRow * C + h * D, doi = DO + qRow * C + h * D;
-                float lse = Lse[(long)(b * s.Heads + h) * s.QueryLength + i];
-                float di = Dot(doi, oi, D);
-                for (int j = 0; j < visible; j++)
+                float* kt = sc, vt = sc + D * stride, p = vt + D * stride, dp = p + KeyTile;
+                Transpose(k, kt, b, h, keys, stride);
+                Transpose(v, vt, b, h, keys, stride);
+                for (int i = 0; i < s.QueryLength; i++)
                 {
-                    long kRow = (long)(b * s.KeyLength + j) * kvStride + h * D;
-                    float* kj = k + kRow, vj = v + kRow;
-                    float p = MathF.Exp(Dot(qi, kj, D) * scale - lse);
-                    float ds = p * (Dot(doi, vj, D) - di) * scale;
-                    Axpy(DV + kRow, p, doi, D);
-                    Axpy(dqi, ds, kj, D);
-                    Axpy(DK + kRow, ds, qi, D);
+                    int visible = Visible(b, i);
+                    if (visible == 0) continue;
+                    long qRow = (long)(b * s.QueryLength + i);
+                    float* qi = q + qRow * qStride + h * D, dqi = DQ + qRow * qStride + h * D;
+                    float* oi = O + qRow * C + h * D, doi = DO + qRow * C + h * D;
+                    float lse = Lse[(long)(b * s.Heads + h) * s.QueryLength + i];
+                    float di = Dot(doi, oi, D);
+                    for (int j0 = 0; j0 < visible; j0 += KeyTile)
+                    {
+                        int n = Math.Min(KeyTile, visible - j0);
+                        Scores(qi, kt + j0, stride, D, n, scale, p);
+                        ExpShifted(p, n, lse);                    // p = exp(s - lse), recomputed from the saved log-sum-exp
+                        Scores(doi, vt + j0, stride, D, n, 1f, dp); // dp = dO · v
+                        for (int j = 0; j < n; j++)
+                        {
+                            long kRow = (long)(b * s.KeyLength + j0 + j) * kvStride + h * D;
+                            float ds = p[j] * (dp[j] - di) * scale;
+                            Axpy(DV + kRow, p[j], doi, D);
+                            Axpy(dqi, ds, k + kRow, D);
+                            Axpy(DK + kRow, ds, qi, D);
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// <summary>out[j] = scale · Σ_d x[d]·t[d·stride + j] for j &lt; n (t: a transposed key tile, padded to 16).</summary>
+    static void Scores(float* x, float* t, int stride, int D, int n, float scale, float* output)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated && Simd.Use512)
+        {
+            for (; j < n; j += 16)
+            {
+                var acc = Vector512<float>.Zero;
+                for (int d = 0; d < D; d++) acc = Vector512.FusedMultiplyAdd(Vector512.Create(x[d]), Vector512.Load(t + (long)d * stride + j), acc);
+                (acc * scale).Store(output + j);
+            }
+            return;
+        }
+        for (; j < n; j += 8)
+        {
+            var acc = Vector256<float>.Zero;
+            for (int d = 0; d < D; d++) acc = Vector256.FusedMultiplyAdd(Vector256.Create(x[d]), Vector256.Load(t + (long)d * stride + j), acc);
+            (acc * scale).Store(output + j);
+        }
+    }
+
+    static float Max(float* x, int n)
+    {
+        float m = float.NegativeInfinity;
+        for (int j = 0; j < n; j++) if (x[j] > m) m = x[j];
+        return m;
+    }
+
+    /// <summary>x[j] = exp(x[j] - shift) for j &lt; n; returns their sum.</summary>
+    static float ExpShifted(float* x, int n, float shift)
+    {
+        var span = new Span<float>(x, n);
+        System.Numerics.Tensors.TensorPrimitives.Subtract(span, shift, span);
+        System.Numerics.Tensors.TensorPrimitives.Exp(span, span);
+        return System.Numerics.Tensors.TensorPrimitives.Sum(span);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
