@@ -1,46 +1,248 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
 namespace Sharpformer.Kernels;
 
 /// <summary>
 /// Fused log-softmax + cross-entropy over logits [rows, vocab]; targets equal to IgnoreIndex (-1) are skipped.
-/// The loss is the mean over counted rows. CONTRACT STUB: naive and correct.
+/// The loss is the mean over counted rows. Each row is two SIMD passes (max, then the sum of exp(x - max));
+/// rows are independent, so chunks of rows go to threads, and the mean is summed serially in row order
+/// afterwards: the result does not depend on the thread count.
 /// </summary>
-public static class CrossEntropy
+public static unsafe class CrossEntropy
 {
     public const int IgnoreIndex = -1;
+
+    /// <summary>Below this many logits a call runs inline on the caller's thread.</summary>
+    const int ParallelThreshold = 1 << 15;
+    const int ChunkElements = 1 << 14;
 
     /// <summary>Returns the mean loss; writes each row's log-sum-exp; returns the counted rows in <paramref name="count"/>.</summary>
     public static float Forward(ReadOnlySpan<float> logits, ReadOnlySpan<int> targets, Span<float> logSumExp, int rows, int vocab, out int count)
     {
-        double total = 0; count = 0;
-        for (int r = 0; r < rows; r++)
+        Check(logits.Length, targets, logSumExp.Length, rows, vocab, "Forward", "logits", logits.Length);
+        count = 0;
+        if (rows == 0) return 0f;
+        fixed (float* pl = logits, ps = logSumExp)
+        fixed (int* pt = targets)
         {
-            var row = logits.Slice(r * vocab, vocab);
-            double max = double.NegativeInfinity; foreach (var t in row) max = Math.Max(max, t);
-            double sum = 0; foreach (var t in row) sum += Math.Exp(t - max);
-            double lse = max + Math.Log(sum);
-            logSumExp[r] = (float)lse;
-            int target = targets[r];
-            if (target == IgnoreIndex) continue;
-            if ((uint)target >= (uint)vocab)
-                throw new ArgumentException($"CrossEntropy: target {target} at row {r} is outside the vocabulary of {vocab}.", nameof(targets));
-            total += lse - row[target];
-            count++;
+            Run(pl, pt, ps, null, rows, vocab, 0f);
+            double total = 0;
+            for (int r = 0; r < rows; r++)
+            {
+                int t = pt[r];
+                if (t == IgnoreIndex) continue;
+                total += (double)ps[r] - pl[(long)r * vocab + t];
+                count++;
+            }
+            return count == 0 ? 0f : (float)(total / count);
         }
-        return count == 0 ? 0f : (float)(total / count);
     }
 
     /// <summary>Writes (overwrites) dlogits = (softmax - onehot) * dLoss / count; ignored rows get zeros.</summary>
     public static void Backward(ReadOnlySpan<float> logits, ReadOnlySpan<int> targets, ReadOnlySpan<float> logSumExp,
         Span<float> dlogits, int rows, int vocab, int count, float dLoss = 1f)
     {
-        float scale = count == 0 ? 0 : dLoss / count;
-        for (int r = 0; r < rows; r++)
+        Check(logits.Length, targets, logSumExp.Length, rows, vocab, "Backward", "dlogits", dlogits.Length);
+        if (count < 0 || count > rows)
+            throw new ArgumentOutOfRangeException(nameof(count), $"CrossEntropy.Backward: count {count} must lie in [0, rows {rows}].");
+        if (rows == 0) return;
+        float scale = count == 0 ? 0f : dLoss / count;
+        fixed (float* pl = logits, ps = logSumExp, pd = dlogits)
+        fixed (int* pt = targets)
+            Run(pl, pt, ps, pd, rows, vocab, scale);
+    }
+
+    static void Check(int logits, ReadOnlySpan<int> targets, int lse, int rows, int vocab, string which, string name, int length)
+    {
+        if (rows < 0 || vocab <= 0 || logits != (long)rows * vocab || length != logits || targets.Length != rows || lse < rows)
+            throw new ArgumentException($"CrossEntropy.{which} over [{rows}, {vocab}]: logits hold {logits} floats, {name} {length}, targets {targets.Length}, " +
+                $"logSumExp {lse}; logits{(name == "logits" ? "" : " and " + name)} must hold rows*vocab, targets rows, logSumExp at least rows.");
+        for (int r = 0; r < targets.Length; r++)
+            if (targets[r] != IgnoreIndex && (uint)targets[r] >= (uint)vocab)
+                throw new ArgumentException($"CrossEntropy: target {targets[r]} at row {r} is outside the vocabulary of {vocab}.", nameof(targets));
+    }
+
+    /// <summary>Forward when <paramref name="dlogits"/> is null, else backward with the given scale.</summary>
+    static void Run(float* logits, int* targets, float* lse, float* dlogits, int rows, int vocab, float scale)
+    {
+        int rowsPerChunk = Math.Max(1, ChunkElements / vocab);
+        int chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+        if ((long)rows * vocab < ParallelThreshold || chunks == 1 || Parallelism.ThreadCount == 1)
         {
-            var dst = dlogits.Slice(r * vocab, vocab);
-            if (targets[r] == IgnoreIndex) { dst.Clear(); continue; }
-            for (int c = 0; c < vocab; c++)
-                dst[c] = (float)(Math.Exp(logits[r * vocab + c] - logSumExp[r]) * scale);
-            dst[targets[r]] -= scale;
+            Rows(logits, targets, lse, dlogits, 0, rows, vocab, scale);
+            return;
+        }
+        var job = Job.Current;
+        job.Set(logits, targets, lse, dlogits, rows, vocab, scale, rowsPerChunk);
+        Parallelism.For(chunks, job.Body);
+        job.Set(null, null, null, null, 0, 0, 0, 0);
+    }
+
+    /// <summary>One reusable job per calling thread, so a parallel call allocates nothing once warm.</summary>
+    sealed class Job
+    {
+        [ThreadStatic] static Job? current;
+        public static Job Current => current ??= new Job();
+
+        public readonly Action<int> Body;
+        float* logits, lse, dlogits;
+        int* targets;
+        int rows, vocab, rowsPerChunk;
+        float scale;
+
+        Job() => Body = Execute;
+
+        public void Set(float* logits, int* targets, float* lse, float* dlogits, int rows, int vocab, float scale, int rowsPerChunk)
+        {
+            this.logits = logits; this.targets = targets; this.lse = lse; this.dlogits = dlogits;
+            this.rows = rows; this.vocab = vocab; this.scale = scale; this.rowsPerChunk = rowsPerChunk;
+        }
+
+        void Execute(int chunk)
+        {
+            int r0 = chunk * rowsPerChunk;
+            Rows(logits, targets, lse, dlogits, r0, Math.Min(rows, r0 + rowsPerChunk), vocab, scale);
+        }
+    }
+
+    static void Rows(float* logits, int* targets, float* lse, float* dlogits, int r0, int r1, int vocab, float scale)
+    {
+        bool use512 = Simd.Use512 && Vector512.IsHardwareAccelerated;
+        for (int r = r0; r < r1; r++)
+        {
+            float* x = logits + (long)r * vocab;
+            if (dlogits == null)
+            {
+                lse[r] = use512 ? LogSumExp512(x, vocab) : LogSumExp256(x, vocab);
+                continue;
+            }
+            float* d = dlogits + (long)r * vocab;
+            int t = targets[r];
+            if (t == IgnoreIndex)
+            {
+                new Span<float>(d, vocab).Clear();
+                continue;
+            }
+            if (use512) Softmax512(x, d, vocab, lse[r], scale);
+            else Softmax256(x, d, vocab, lse[r], scale);
+            d[t] -= scale;
+        }
+    }
+
+    // The last partial vector of a row goes through a stack copy padded with -inf, so it needs no scalar
+    // code path: max ignores -inf lanes and exp(-inf) adds zero.
+
+    static float LogSumExp512(float* x, int n)
+    {
+        var ninf = Vector512.Create(float.NegativeInfinity);
+        Vector512<float> m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf, tail = ninf;
+        int i = 0;
+        for (; i + 64 <= n; i += 64)
+        {
+            m0 = Vector512.MaxNative(m0, Vector512.Load(x + i));
+            m1 = Vector512.MaxNative(m1, Vector512.Load(x + i + 16));
+            m2 = Vector512.MaxNative(m2, Vector512.Load(x + i + 32));
+            m3 = Vector512.MaxNative(m3, Vector512.Load(x + i + 48));
+        }
+        for (; i + 16 <= n; i += 16) m0 = Vector512.MaxNative(m0, Vector512.Load(x + i));
+        int main = i, rest = n - i;
+        if (rest > 0)
+        {
+            float* t = stackalloc float[16];
+            for (int j = 0; j < 16; j++) t[j] = j < rest ? x[main + j] : float.NegativeInfinity;
+            tail = Vector512.Load(t);
+        }
+        var mv = Vector512.MaxNative(Vector512.MaxNative(m0, m1), Vector512.MaxNative(Vector512.MaxNative(m2, m3), tail));
+        float max = HorizontalMax(Vector256.MaxNative(mv.GetLower(), mv.GetUpper()));
+        if (float.IsInfinity(max)) return max; // all -inf (or an inf logit): the row has no finite normaliser
+        var vmax = Vector512.Create(max);
+        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        for (i = 0; i + 64 <= n; i += 64)
+        {
+            s0 += Vector512.Exp(Vector512.Load(x + i) - vmax);
+            s1 += Vector512.Exp(Vector512.Load(x + i + 16) - vmax);
+            s2 += Vector512.Exp(Vector512.Load(x + i + 32) - vmax);
+            s3 += Vector512.Exp(Vector512.Load(x + i + 48) - vmax);
+        }
+        for (; i + 16 <= n; i += 16) s0 += Vector512.Exp(Vector512.Load(x + i) - vmax);
+        if (rest > 0) s1 += Vector512.Exp(tail - vmax);
+        return max + MathF.Log(Vector512.Sum((s0 + s1) + (s2 + s3)));
+    }
+
+    static float LogSumExp256(float* x, int n)
+    {
+        var ninf = Vector256.Create(float.NegativeInfinity);
+        Vector256<float> m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf, tail = ninf;
+        int i = 0;
+        for (; i + 32 <= n; i += 32)
+        {
+            m0 = Vector256.MaxNative(m0, Vector256.Load(x + i));
+            m1 = Vector256.MaxNative(m1, Vector256.Load(x + i + 8));
+            m2 = Vector256.MaxNative(m2, Vector256.Load(x + i + 16));
+            m3 = Vector256.MaxNative(m3, Vector256.Load(x + i + 24));
+        }
+        for (; i + 8 <= n; i += 8) m0 = Vector256.MaxNative(m0, Vector256.Load(x + i));
+        int main = i, rest = n - i;
+        if (rest > 0)
+        {
+            float* t = stackalloc float[8];
+            for (int j = 0; j < 8; j++) t[j] = j < rest ? x[main + j] : float.NegativeInfinity;
+            tail = Vector256.Load(t);
+        }
+        float max = HorizontalMax(Vector256.MaxNative(Vector256.MaxNative(m0, m1), Vector256.MaxNative(Vector256.MaxNative(m2, m3), tail)));
+        if (float.IsInfinity(max)) return max;
+        var vmax = Vector256.Create(max);
+        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
+        for (i = 0; i + 32 <= n; i += 32)
+        {
+            s0 += Vector256.Exp(Vector256.Load(x + i) - vmax);
+            s1 += Vector256.Exp(Vector256.Load(x + i + 8) - vmax);
+            s2 += Vector256.Exp(Vector256.Load(x + i + 16) - vmax);
+            s3 += Vector256.Exp(Vector256.Load(x + i + 24) - vmax);
+        }
+        for (; i + 8 <= n; i += 8) s0 += Vector256.Exp(Vector256.Load(x + i) - vmax);
+        if (rest > 0) s1 += Vector256.Exp(tail - vmax);
+        return max + MathF.Log(Vector256.Sum((s0 + s1) + (s2 + s3)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float HorizontalMax(Vector256<float> v)
+    {
+        var h = Vector128.MaxNative(v.GetLower(), v.GetUpper());
+        return MathF.Max(MathF.Max(h[0], h[1]), MathF.Max(h[2], h[3]));
+    }
+
+    /// <summary>d = exp(x - lse) * scale over one row.</summary>
+    static void Softmax512(float* x, float* d, int n, float lse, float scale)
+    {
+        var vl = Vector512.Create(lse);
+        var vs = Vector512.Create(scale);
+        int i = 0;
+        for (; i + 16 <= n; i += 16) Vector512.Store(Vector512.Exp(Vector512.Load(x + i) - vl) * vs, d + i);
+        int rest = n - i;
+        if (rest > 0)
+        {
+            float* t = stackalloc float[16];
+            for (int j = 0; j < 16; j++) t[j] = j < rest ? x[i + j] : float.NegativeInfinity;
+            Vector512.Store(Vector512.Exp(Vector512.Load(t) - vl) * vs, t);
+            for (int j = 0; j < rest; j++) d[i + j] = t[j];
+        }
+    }
+
+    static void Softmax256(float* x, float* d, int n, float lse, float scale)
+    {
+        var vl = Vector256.Create(lse);
+        var vs = Vector256.Create(scale);
+        int i = 0;
+        for (; i + 8 <= n; i += 8) Vector256.Store(Vector256.Exp(Vector256.Load(x + i) - vl) * vs, d + i);
+        int rest = n - i;
+        if (rest > 0)
+        {
+            float* t = stackalloc float[8];
+            for (int j = 0; j < 8; j++) t[j] = j < rest ? x[i + j] : float.NegativeInfinity;
+            Vector256.Store(Vector256.Exp(Vector256.Load(t) - vl) * vs, t);
+            for (int j = 0; j < rest; j++) d[i + j] = t[j];
         }
     }
 }
