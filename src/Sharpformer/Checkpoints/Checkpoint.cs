@@ -50,36 +50,21 @@ public static class Checkpoint
     /// <summary>Writes the model (and, with a trainer, everything needed to resume) into <paramref name="folder"/> atomically.</summary>
     public static void Save(string folder, Gpt model, TokenizerSpec tokenizer, TrainingConfig? training = null, Trainer? trainer = null)
     {
-        folder = Path.GetFullPath(folder.TrimEnd(Path.DirectorySeparatorChar));
-        string id = Guid.NewGuid().ToString("N")[..8];
-        string temp = folder + ".tmp-" + id, aside = folder + ".old-" + id;
-        Directory.CreateDirectory(temp);
-        try
+        AtomicFolder.Write(folder, temp =>
         {
             WriteModel(Path.Combine(temp, ModelFile), model);
             var config = new CheckpointConfig { Model = model.Config, Tokenizer = tokenizer, Training = training };
             WriteText(Path.Combine(temp, ConfigFile), JsonSerializer.Serialize(config, CheckpointJsonContext.Default.CheckpointConfig));
-            if (trainer is not null)
+            if (trainer is null) return;
+            var writer = new SafetensorsWriter();
+            foreach (var (name, shape, m, v) in trainer.Optimizer.Moments())
             {
-                var writer = new SafetensorsWriter();
-                foreach (var (name, shape, m, v) in trainer.Optimizer.Moments())
-                {
-                    writer.Add("m." + name, shape, m);
-                    writer.Add("v." + name, shape, v);
-                }
-                writer.Save(Path.Combine(temp, TrainerFile));
-                WriteText(Path.Combine(temp, TrainerStateFile), JsonSerializer.Serialize(trainer.Progress, CheckpointJsonContext.Default.TrainerProgress));
+                writer.Add("m." + name, shape, m);
+                writer.Add("v." + name, shape, v);
             }
-        }
-        catch
-        {
-            Directory.Delete(temp, recursive: true);
-            throw;
-        }
-        bool hadOld = Directory.Exists(folder);
-        if (hadOld) Directory.Move(folder, aside);
-        Directory.Move(temp, folder);
-        if (hadOld) Directory.Delete(aside, recursive: true);
+            writer.Save(Path.Combine(temp, TrainerFile));
+            WriteText(Path.Combine(temp, TrainerStateFile), JsonSerializer.Serialize(trainer.Progress, CheckpointJsonContext.Default.TrainerProgress));
+        });
     }
 
     /// <summary>Writes the weights in the checkpoint layout (HF names, [out, in]).</summary>
@@ -163,7 +148,7 @@ public static class Checkpoint
         catch (JsonException e) { throw new InvalidDataException($"{stateFile} is corrupt: {e.Message}"); }
     }
 
-    static void WriteText(string path, string text)
+    internal static void WriteText(string path, string text)
     {
         using var f = new FileStream(path, FileMode.Create, FileAccess.Write);
         f.Write(System.Text.Encoding.UTF8.GetBytes(text));

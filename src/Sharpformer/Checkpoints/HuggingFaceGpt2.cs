@@ -96,10 +96,7 @@ public static class HuggingFaceGpt2
     public static void Export(Gpt model, string folder)
     {
         var c = model.Config;
-        string full = Path.GetFullPath(folder.TrimEnd(Path.DirectorySeparatorChar));
-        string temp = full + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        Directory.CreateDirectory(temp);
-        try
+        AtomicFolder.Write(folder, temp =>
         {
             var writer = new SafetensorsWriter().AddMetadata("format", "pt");
             var byName = model.Parameters.ToDictionary(p => p.Name);
@@ -140,18 +137,8 @@ public static class HuggingFaceGpt2
                 ["tie_word_embeddings"] = true,
                 ["torch_dtype"] = "float32",
             };
-            File.WriteAllText(Path.Combine(temp, "config.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-        }
-        catch
-        {
-            Directory.Delete(temp, recursive: true);
-            throw;
-        }
-        string aside = full + ".old-" + Guid.NewGuid().ToString("N")[..8];
-        bool hadOld = Directory.Exists(full);
-        if (hadOld) Directory.Move(full, aside);
-        Directory.Move(temp, full);
-        if (hadOld) Directory.Delete(aside, recursive: true);
+            Checkpoint.WriteText(Path.Combine(temp, "config.json"), json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        });
     }
 
     /// <summary>Every tensor of an HF GPT-2 with biases, in HF shapes.</summary>
