@@ -18,7 +18,7 @@ public static unsafe class Gemm
 {
     const int KC = 192;     // k slice: a 32-wide B panel of KC floats stays in L1
     const int NC = 256;     // columns per work item: its packed B (KC x NC) stays in L2
-    const int MC = 96;      // rows per work item
+    const int MaxMC = 384;  // rows per work item: large, so each packed B block serves many rows ...
 
     public static void Multiply(
         ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> c,
@@ -45,9 +45,11 @@ public static unsafe class Gemm
             Skinny(a, b, c, m, k, n, aRow, aCol, transB);
             return;
         }
-        var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, Simd.Use512 ? 32 : 16, Simd.Use512 ? 12 : 6);
-        int rowBlocks = (m + MC - 1) / MC, colBlocks = (n + NC - 1) / NC;
-        Parallelism.For(rowBlocks * colBlocks, job.Run);
+        // ... but halved (staying a multiple of the 12-row micro-tile) until there are enough items for the threads.
+        int colBlocks = (n + NC - 1) / NC, mc = MaxMC;
+        while (mc > 48 && (long)((m + mc - 1) / mc) * colBlocks < 2 * Parallelism.ThreadCount) mc /= 2;
+        var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, Simd.Use512 ? 32 : 16, Simd.Use512 ? 12 : 6, mc);
+        Parallelism.For((m + mc - 1) / mc * colBlocks, job.Run);
     }
 
     /// <summary>C = bias (or 0), or C += bias when accumulating; the blocked loop then only adds.</summary>
@@ -118,8 +120,8 @@ public static unsafe class Gemm
         }
     }
 
-    /// <summary>One blocked GEMM: work item = (row block of MC, column block of NC), k slices in order inside.</summary>
-    sealed class Job(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int nr, int mr)
+    /// <summary>One blocked GEMM: work item = (row block of MC rows, column block of NC), k slices in order inside.</summary>
+    sealed class Job(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int nr, int mr, int MC)
     {
         [ThreadStatic] static float* packed;
         [ThreadStatic] static float* tile;
