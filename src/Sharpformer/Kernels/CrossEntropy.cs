@@ -6,8 +6,8 @@ namespace Sharpformer.Kernels;
 /// <summary>
 /// Fused log-softmax + cross-entropy over logits [rows, vocab]; targets equal to IgnoreIndex (-1) are skipped.
 /// The loss is the mean over counted rows. Each row is two SIMD passes (max, then the sum of exp(x - max));
-/// rows are independent, so chunks of rows go to threads, and the mean is summed serially in row order
-/// afterwards: the result does not depend on the thread count.
+/// rows are independent, so chunks of rows (fixed by the shape) go to threads, each summing its rows' losses,
+/// and the chunk sums are added in order: the result does not depend on the thread count.
 /// </summary>
 public static unsafe class CrossEntropy
 {
@@ -23,18 +23,21 @@ public static unsafe class CrossEntropy
         Check(logits.Length, targets, logSumExp.Length, rows, vocab, "Forward", "logits", logits.Length);
         count = 0;
         if (rows == 0) return 0f;
+        foreach (int t in targets) if (t != IgnoreIndex) count++;
+        // Each chunk of rows sums its losses in double; the chunk sums are added in order, so the mean
+        // depends only on the shape (the chunking), never on the thread count.
+        int chunks = Chunks(rows, vocab, out _);
+        double[]? rented = chunks > 256 ? System.Buffers.ArrayPool<double>.Shared.Rent(chunks) : null;
+        double* stack = stackalloc double[rented is null ? chunks : 0];
         fixed (float* pl = logits, ps = logSumExp)
         fixed (int* pt = targets)
+        fixed (double* pr = rented)
         {
-            Run(pl, pt, ps, null, rows, vocab, 0f);
+            double* partial = rented is null ? stack : pr;
+            Run(pl, pt, ps, null, partial, rows, vocab, 0f);
             double total = 0;
-            for (int r = 0; r < rows; r++)
-            {
-                int t = pt[r];
-                if (t == IgnoreIndex) continue;
-                total += (double)ps[r] - pl[(long)r * vocab + t];
-                count++;
-            }
+            for (int c = 0; c < chunks; c++) total += partial[c];
+            if (rented is not null) System.Buffers.ArrayPool<double>.Shared.Return(rented);
             return count == 0 ? 0f : (float)(total / count);
         }
     }
@@ -50,7 +53,7 @@ public static unsafe class CrossEntropy
         float scale = count == 0 ? 0f : dLoss / count;
         fixed (float* pl = logits, ps = logSumExp, pd = dlogits)
         fixed (int* pt = targets)
-            Run(pl, pt, ps, pd, rows, vocab, scale);
+            Run(pl, pt, ps, pd, null, rows, vocab, scale);
     }
 
     static void Check(int logits, ReadOnlySpan<int> targets, int lse, int rows, int vocab, string which, string name, int length)
@@ -63,20 +66,23 @@ public static unsafe class CrossEntropy
                 throw new ArgumentException($"CrossEntropy: target {targets[r]} at row {r} is outside the vocabulary of {vocab}.", nameof(targets));
     }
 
-    /// <summary>Forward when <paramref name="dlogits"/> is null, else backward with the given scale.</summary>
-    static void Run(float* logits, int* targets, float* lse, float* dlogits, int rows, int vocab, float scale)
+    static int Chunks(int rows, int vocab, out int rowsPerChunk)
     {
-        int rowsPerChunk = Math.Max(1, ChunkElements / vocab);
-        int chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
-        if ((long)rows * vocab < ParallelThreshold || chunks == 1 || Parallelism.ThreadCount == 1)
-        {
-            Rows(logits, targets, lse, dlogits, 0, rows, vocab, scale);
-            return;
-        }
+        rowsPerChunk = Math.Max(1, ChunkElements / vocab);
+        return (rows + rowsPerChunk - 1) / rowsPerChunk;
+    }
+
+    /// <summary>Forward (each chunk's loss sum into <paramref name="partial"/>) when <paramref name="dlogits"/> is null, else backward.</summary>
+    static void Run(float* logits, int* targets, float* lse, float* dlogits, double* partial, int rows, int vocab, float scale)
+    {
+        int chunks = Chunks(rows, vocab, out int rowsPerChunk);
         var job = Job.Current;
-        job.Set(logits, targets, lse, dlogits, rows, vocab, scale, rowsPerChunk);
-        Parallelism.For(chunks, job.Body);
-        job.Set(null, null, null, null, 0, 0, 0, 0);
+        job.Set(logits, targets, lse, dlogits, partial, rows, vocab, scale, rowsPerChunk);
+        if ((long)rows * vocab < ParallelThreshold || chunks == 1 || Parallelism.ThreadCount == 1)
+            for (int c = 0; c < chunks; c++) job.Body(c);
+        else
+            Parallelism.For(chunks, job.Body);
+        job.Set(null, null, null, null, null, 0, 0, 0, 0);
     }
 
     /// <summary>One reusable job per calling thread, so a parallel call allocates nothing once warm.</summary>
@@ -87,38 +93,44 @@ public static unsafe class CrossEntropy
 
         public readonly Action<int> Body;
         float* logits, lse, dlogits;
+        double* partial;
         int* targets;
         int rows, vocab, rowsPerChunk;
         float scale;
 
         Job() => Body = Execute;
 
-        public void Set(float* logits, int* targets, float* lse, float* dlogits, int rows, int vocab, float scale, int rowsPerChunk)
+        public void Set(float* logits, int* targets, float* lse, float* dlogits, double* partial, int rows, int vocab, float scale, int rowsPerChunk)
         {
-            this.logits = logits; this.targets = targets; this.lse = lse; this.dlogits = dlogits;
+            this.logits = logits; this.targets = targets; this.lse = lse; this.dlogits = dlogits; this.partial = partial;
             this.rows = rows; this.vocab = vocab; this.scale = scale; this.rowsPerChunk = rowsPerChunk;
         }
 
         void Execute(int chunk)
         {
             int r0 = chunk * rowsPerChunk;
-            Rows(logits, targets, lse, dlogits, r0, Math.Min(rows, r0 + rowsPerChunk), vocab, scale);
+            double loss = Rows(logits, targets, lse, dlogits, r0, Math.Min(rows, r0 + rowsPerChunk), vocab, scale);
+            if (partial != null) partial[chunk] = loss;
         }
     }
 
-    static void Rows(float* logits, int* targets, float* lse, float* dlogits, int r0, int r1, int vocab, float scale)
+    /// <summary>Rows [r0, r1): forward writes each lse and returns the summed loss of the counted rows; backward writes dlogits.</summary>
+    static double Rows(float* logits, int* targets, float* lse, float* dlogits, int r0, int r1, int vocab, float scale)
     {
         bool use512 = Simd.Use512 && Vector512.IsHardwareAccelerated;
+        double loss = 0;
         for (int r = r0; r < r1; r++)
         {
             float* x = logits + (long)r * vocab;
+            int t = targets[r];
             if (dlogits == null)
             {
-                lse[r] = use512 ? LogSumExp512(x, vocab) : LogSumExp256(x, vocab);
+                float l = use512 ? LogSumExp512(x, vocab) : LogSumExp256(x, vocab);
+                lse[r] = l;
+                if (t != IgnoreIndex) loss += (double)l - x[t];
                 continue;
             }
             float* d = dlogits + (long)r * vocab;
-            int t = targets[r];
             if (t == IgnoreIndex)
             {
                 new Span<float>(d, vocab).Clear();
@@ -128,10 +140,44 @@ public static unsafe class CrossEntropy
             else Softmax256(x, d, vocab, lse[r], scale);
             d[t] -= scale;
         }
+        return loss;
     }
 
-    // The last partial vector of a row goes through a stack copy padded with -inf, so it needs no scalar
-    // code path: max ignores -inf lanes and exp(-inf) adds zero.
+    // The last partial vector of a row is the row's last full vector with the lanes already counted set to
+    // -inf (a padded stack copy when the row is shorter than a vector), so there is no scalar code path:
+    // max ignores -inf lanes and exp(-inf) adds zero.
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector512<float> Tail512(float* x, int n, int rest)
+    {
+        if (n >= 16)
+            return Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(16 - rest)).AsSingle(),
+                Vector512.Load(x + n - 16), Vector512.Create(float.NegativeInfinity));
+        return Padded512(x, n, rest);
+    }
+
+    static Vector512<float> Padded512(float* x, int n, int rest)
+    {
+        float* t = stackalloc float[16];
+        for (int j = 0; j < 16; j++) t[j] = j < rest ? x[n - rest + j] : float.NegativeInfinity;
+        return Vector512.Load(t);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<float> Tail256(float* x, int n, int rest)
+    {
+        if (n >= 8)
+            return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(Vector256<int>.Indices, Vector256.Create(8 - rest)).AsSingle(),
+                Vector256.Load(x + n - 8), Vector256.Create(float.NegativeInfinity));
+        return Padded256(x, n, rest);
+    }
+
+    static Vector256<float> Padded256(float* x, int n, int rest)
+    {
+        float* t = stackalloc float[8];
+        for (int j = 0; j < 8; j++) t[j] = j < rest ? x[n - rest + j] : float.NegativeInfinity;
+        return Vector256.Load(t);
+    }
 
     static float LogSumExp512(float* x, int n)
     {
@@ -146,13 +192,8 @@ public static unsafe class CrossEntropy
             m3 = Vector512.MaxNative(m3, Vector512.Load(x + i + 48));
         }
         for (; i + 16 <= n; i += 16) m0 = Vector512.MaxNative(m0, Vector512.Load(x + i));
-        int main = i, rest = n - i;
-        if (rest > 0)
-        {
-            float* t = stackalloc float[16];
-            for (int j = 0; j < 16; j++) t[j] = j < rest ? x[main + j] : float.NegativeInfinity;
-            tail = Vector512.Load(t);
-        }
+        int rest = n - i;
+        if (rest > 0) tail = Tail512(x, n, rest);
         var mv = Vector512.MaxNative(Vector512.MaxNative(m0, m1), Vector512.MaxNative(Vector512.MaxNative(m2, m3), tail));
         float max = HorizontalMax(Vector256.MaxNative(mv.GetLower(), mv.GetUpper()));
         if (float.IsInfinity(max)) return max; // all -inf (or an inf logit): the row has no finite normaliser
@@ -160,13 +201,13 @@ public static unsafe class CrossEntropy
         Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
         for (i = 0; i + 64 <= n; i += 64)
         {
-            s0 += Vector512.Exp(Vector512.Load(x + i) - vmax);
-            s1 += Vector512.Exp(Vector512.Load(x + i + 16) - vmax);
-            s2 += Vector512.Exp(Vector512.Load(x + i + 32) - vmax);
-            s3 += Vector512.Exp(Vector512.Load(x + i + 48) - vmax);
+            s0 += FastMath.Exp(Vector512.Load(x + i) - vmax);
+            s1 += FastMath.Exp(Vector512.Load(x + i + 16) - vmax);
+            s2 += FastMath.Exp(Vector512.Load(x + i + 32) - vmax);
+            s3 += FastMath.Exp(Vector512.Load(x + i + 48) - vmax);
         }
-        for (; i + 16 <= n; i += 16) s0 += Vector512.Exp(Vector512.Load(x + i) - vmax);
-        if (rest > 0) s1 += Vector512.Exp(tail - vmax);
+        for (; i + 16 <= n; i += 16) s0 += FastMath.Exp(Vector512.Load(x + i) - vmax);
+        if (rest > 0) s1 += FastMath.Exp(tail - vmax);
         return max + MathF.Log(Vector512.Sum((s0 + s1) + (s2 + s3)));
     }
 
@@ -183,26 +224,21 @@ public static unsafe class CrossEntropy
             m3 = Vector256.MaxNative(m3, Vector256.Load(x + i + 24));
         }
         for (; i + 8 <= n; i += 8) m0 = Vector256.MaxNative(m0, Vector256.Load(x + i));
-        int main = i, rest = n - i;
-        if (rest > 0)
-        {
-            float* t = stackalloc float[8];
-            for (int j = 0; j < 8; j++) t[j] = j < rest ? x[main + j] : float.NegativeInfinity;
-            tail = Vector256.Load(t);
-        }
+        int rest = n - i;
+        if (rest > 0) tail = Tail256(x, n, rest);
         float max = HorizontalMax(Vector256.MaxNative(Vector256.MaxNative(m0, m1), Vector256.MaxNative(Vector256.MaxNative(m2, m3), tail)));
         if (float.IsInfinity(max)) return max;
         var vmax = Vector256.Create(max);
         Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
         for (i = 0; i + 32 <= n; i += 32)
         {
-            s0 += Vector256.Exp(Vector256.Load(x + i) - vmax);
-            s1 += Vector256.Exp(Vector256.Load(x + i + 8) - vmax);
-            s2 += Vector256.Exp(Vector256.Load(x + i + 16) - vmax);
-            s3 += Vector256.Exp(Vector256.Load(x + i + 24) - vmax);
+            s0 += FastMath.Exp(Vector256.Load(x + i) - vmax);
+            s1 += FastMath.Exp(Vector256.Load(x + i + 8) - vmax);
+            s2 += FastMath.Exp(Vector256.Load(x + i + 16) - vmax);
+            s3 += FastMath.Exp(Vector256.Load(x + i + 24) - vmax);
         }
-        for (; i + 8 <= n; i += 8) s0 += Vector256.Exp(Vector256.Load(x + i) - vmax);
-        if (rest > 0) s1 += Vector256.Exp(tail - vmax);
+        for (; i + 8 <= n; i += 8) s0 += FastMath.Exp(Vector256.Load(x + i) - vmax);
+        if (rest > 0) s1 += FastMath.Exp(tail - vmax);
         return max + MathF.Log(Vector256.Sum((s0 + s1) + (s2 + s3)));
     }
 
@@ -219,13 +255,15 @@ public static unsafe class CrossEntropy
         var vl = Vector512.Create(lse);
         var vs = Vector512.Create(scale);
         int i = 0;
-        for (; i + 16 <= n; i += 16) Vector512.Store(Vector512.Exp(Vector512.Load(x + i) - vl) * vs, d + i);
+        for (; i + 16 <= n; i += 16) Vector512.Store(FastMath.Exp(Vector512.Load(x + i) - vl) * vs, d + i);
         int rest = n - i;
-        if (rest > 0)
+        if (rest == 0) return;
+        if (n >= 16) // the last full vector overlaps elements already written with the same values
+            Vector512.Store(FastMath.Exp(Vector512.Load(x + n - 16) - vl) * vs, d + n - 16);
+        else
         {
             float* t = stackalloc float[16];
-            for (int j = 0; j < 16; j++) t[j] = j < rest ? x[i + j] : float.NegativeInfinity;
-            Vector512.Store(Vector512.Exp(Vector512.Load(t) - vl) * vs, t);
+            Vector512.Store(FastMath.Exp(Tail512(x, n, rest) - vl) * vs, t);
             for (int j = 0; j < rest; j++) d[i + j] = t[j];
         }
     }
@@ -235,13 +273,15 @@ public static unsafe class CrossEntropy
         var vl = Vector256.Create(lse);
         var vs = Vector256.Create(scale);
         int i = 0;
-        for (; i + 8 <= n; i += 8) Vector256.Store(Vector256.Exp(Vector256.Load(x + i) - vl) * vs, d + i);
+        for (; i + 8 <= n; i += 8) Vector256.Store(FastMath.Exp(Vector256.Load(x + i) - vl) * vs, d + i);
         int rest = n - i;
-        if (rest > 0)
+        if (rest == 0) return;
+        if (n >= 8) // the last full vector overlaps elements already written with the same values
+            Vector256.Store(FastMath.Exp(Vector256.Load(x + n - 8) - vl) * vs, d + n - 8);
+        else
         {
             float* t = stackalloc float[8];
-            for (int j = 0; j < 8; j++) t[j] = j < rest ? x[i + j] : float.NegativeInfinity;
-            Vector256.Store(Vector256.Exp(Vector256.Load(t) - vl) * vs, t);
+            Vector256.Store(FastMath.Exp(Tail256(x, n, rest) - vl) * vs, t);
             for (int j = 0; j < rest; j++) d[i + j] = t[j];
         }
     }
