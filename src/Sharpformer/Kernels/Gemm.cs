@@ -124,7 +124,9 @@ public static unsafe class Gemm
     sealed class Job(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int nr, int mr, int MC)
     {
         [ThreadStatic] static float* packed;
+        [ThreadStatic] static float* packedA;
         [ThreadStatic] static float* tile;
+        const int APad = 16; // packed A rows are kc + 16 floats apart, never a multiple of 4 KB (L1 set aliasing)
 
         public void Run(int item)
         {
@@ -135,13 +137,18 @@ public static unsafe class Gemm
             if (packed == null)
             {
                 packed = (float*)NativeMemory.AlignedAlloc((nuint)(KC * NC * sizeof(float)), 64);
+                packedA = (float*)NativeMemory.AlignedAlloc((nuint)(MaxMC * (KC + APad) * sizeof(float)), 64);
                 tile = (float*)NativeMemory.AlignedAlloc((nuint)(12 * 32 * sizeof(float)), 64);
             }
-            float* bp = packed, t = tile;
+            float* bp = packed, ap = packedA, t = tile;
             for (int p0 = 0; p0 < k; p0 += KC)
             {
                 int kc = Math.Min(KC, k - p0);
                 PackB(bp, p0, kc, j0, nc, panels);
+                // A is read in place unless its rows are a multiple of 4 KB apart (they would alias in L1): then packed.
+                bool packA = aCol == 1 && aRow % 1024 == 0;
+                long lda = packA ? kc + APad : aRow, cs = packA ? 1 : aCol;
+                if (packA) PackA(ap, i0, mc, p0, kc, (int)lda);
                 for (int panel = 0; panel < panels; panel++)
                 {
                     float* bPanel = bp + (long)panel * kc * nr;
@@ -149,22 +156,29 @@ public static unsafe class Gemm
                     for (int i = i0; i < i0 + mc; i += mr)
                     {
                         int rows = Math.Min(mr, i0 + mc - i);
-                        float* aStrip = a + i * aRow + p0 * aCol;
+                        float* aStrip = packA ? ap + (i - i0) * lda : a + i * aRow + p0 * aCol;
                         float* cTile = c + (long)i * n + j;
                         if (rows == mr && cols == nr)
                         {
-                            Kernel(aStrip, aRow, aCol, bPanel, kc, cTile, n);
+                            Kernel(aStrip, lda, cs, bPanel, kc, cTile, n);
                             continue;
                         }
                         // Edge tile: compute a full tile into scratch (missing A rows repeat the last one), add the valid part.
                         new Span<float>(t, mr * nr).Clear();
-                        if (rows == mr) Kernel(aStrip, aRow, aCol, bPanel, kc, t, nr);
-                        else KernelRows(aStrip, aRow, aCol, rows, bPanel, kc, t, nr);
+                        if (rows == mr) Kernel(aStrip, lda, cs, bPanel, kc, t, nr);
+                        else KernelRows(aStrip, lda, cs, rows, bPanel, kc, t, nr);
                         for (int r = 0; r < rows; r++)
                             TensorPrimitives.Add(new ReadOnlySpan<float>(cTile + (long)r * n, cols), new ReadOnlySpan<float>(t + r * nr, cols), new Span<float>(cTile + (long)r * n, cols));
                     }
                 }
             }
+        }
+
+        /// <summary>Copies rows i0..i0+mc, columns p0..p0+kc of a row-major A into rows lda floats apart.</summary>
+        void PackA(float* dst, int i0, int mc, int p0, int kc, int lda)
+        {
+            for (int r = 0; r < mc; r++)
+                new ReadOnlySpan<float>(a + (i0 + r) * aRow + p0, kc).CopyTo(new Span<float>(dst + (long)r * lda, kc));
         }
 
         /// <summary>Packs B[p0..p0+kc, j0..j0+nc] as panels of nr columns: panel-major, then k, then column; zero-padded.</summary>
