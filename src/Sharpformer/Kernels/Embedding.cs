@@ -3,15 +3,15 @@ using System.Runtime.Intrinsics;
 namespace Sharpformer.Kernels;
 
 /// <summary>
-/// Embedding lookup y[i] = table[ids[i]] and its scatter-add backward. The backward splits the columns into
-/// fixed ranges and walks every id in order within a range, so each table element sums its gradients in
-/// order of i whatever the thread count: the result is bit-identical to the serial loop.
+/// Embedding lookup y[i] = table[ids[i]] and its scatter-add backward. The backward splits the table's rows
+/// over threads; each walks every id in order and adds the dy rows whose id it owns, so each table row sums
+/// its gradients in order of i however the rows are split: the result is bit-identical to the serial loop
+/// for any thread count.
 /// </summary>
 public static unsafe class Embedding
 {
     const int ParallelThreshold = 1 << 15;
     const int ForwardChunkElements = 1 << 14;
-    const int ColumnRange = 64; // a multiple of both vector widths
 
     public static void Forward(ReadOnlySpan<int> ids, ReadOnlySpan<float> table, Span<float> y, int dim)
     {
@@ -19,7 +19,7 @@ public static unsafe class Embedding
         if (ids.IsEmpty) return;
         fixed (int* pi = ids)
         fixed (float* pt = table, py = y)
-            Run(pi, ids.Length, pt, py, dim, backward: false);
+            Run(pi, ids.Length, pt, table.Length / dim, py, dim, backward: false);
     }
 
     /// <summary>dTable[ids[i]] += dy[i], in order of i (deterministic).</summary>
@@ -29,7 +29,7 @@ public static unsafe class Embedding
         if (ids.IsEmpty) return;
         fixed (int* pi = ids)
         fixed (float* pt = dTable, pdy = dy)
-            Run(pi, ids.Length, pt, pdy, dim, backward: true);
+            Run(pi, ids.Length, pt, dTable.Length / dim, pdy, dim, backward: true);
     }
 
     static void Check(ReadOnlySpan<int> ids, int table, int rowsLength, int dim, string which, string tableName, string rowsName)
@@ -44,21 +44,33 @@ public static unsafe class Embedding
     }
 
     /// <summary>Forward: (table, y) copies rows; backward: (dTable, dy) adds rows.</summary>
-    static void Run(int* ids, int count, float* table, float* rows, int dim, bool backward)
+    static void Run(int* ids, int count, float* table, int tableRows, float* rows, int dim, bool backward)
     {
-        int items = backward
-            ? (dim + ColumnRange - 1) / ColumnRange
-            : (count + Math.Max(1, ForwardChunkElements / dim) - 1) / Math.Max(1, ForwardChunkElements / dim);
+        int perItem, items;
+        if (backward)
+        {
+            // Work items own ranges of table rows; each walks all ids in order and adds those in its range, so
+            // every row sums its gradients in order of i however the rows are split. Four items per thread
+            // balance skewed id frequencies.
+            int split = 4 * Parallelism.ThreadCount;
+            perItem = Math.Max(1, (tableRows + split - 1) / split);
+            items = (tableRows + perItem - 1) / perItem;
+        }
+        else
+        {
+            perItem = Math.Max(1, ForwardChunkElements / dim);
+            items = (count + perItem - 1) / perItem;
+        }
         if ((long)count * dim < ParallelThreshold || items == 1 || Parallelism.ThreadCount == 1)
         {
-            if (backward) AddRows(ids, 0, count, table, rows, dim, 0, dim);
+            if (backward) AddRows(ids, count, table, rows, dim, 0, tableRows);
             else CopyRows(ids, 0, count, table, rows, dim);
             return;
         }
         var job = Job.Current;
-        job.Set(ids, count, table, rows, dim, backward);
+        job.Set(ids, count, table, tableRows, rows, dim, perItem, backward);
         Parallelism.For(items, job.Body);
-        job.Set(null, 0, null, null, 0, false);
+        job.Set(null, 0, null, 0, null, 0, 0, false);
     }
 
     sealed class Job
@@ -69,26 +81,22 @@ public static unsafe class Embedding
         public readonly Action<int> Body;
         int* ids;
         float* table, rows;
-        int count, dim;
+        int count, tableRows, dim, perItem;
         bool backward;
 
         Job() => Body = Execute;
 
-        public void Set(int* ids, int count, float* table, float* rows, int dim, bool backward)
+        public void Set(int* ids, int count, float* table, int tableRows, float* rows, int dim, int perItem, bool backward)
         {
-            this.ids = ids; this.count = count; this.table = table; this.rows = rows; this.dim = dim; this.backward = backward;
+            this.ids = ids; this.count = count; this.table = table; this.tableRows = tableRows; this.rows = rows;
+            this.dim = dim; this.perItem = perItem; this.backward = backward;
         }
 
         void Execute(int item)
         {
-            if (backward)
-            {
-                int c0 = item * ColumnRange;
-                AddRows(ids, 0, count, table, rows, dim, c0, Math.Min(dim, c0 + ColumnRange));
-                return;
-            }
-            int per = Math.Max(1, ForwardChunkElements / dim), i0 = item * per;
-            CopyRows(ids, i0, Math.Min(count, i0 + per), table, rows, dim);
+            int start = item * perItem;
+            if (backward) AddRows(ids, count, table, rows, dim, start, Math.Min(tableRows, start + perItem));
+            else CopyRows(ids, start, Math.Min(count, start + perItem), table, rows, dim);
         }
     }
 
@@ -99,20 +107,21 @@ public static unsafe class Embedding
             Buffer.MemoryCopy(table + (long)ids[i] * dim, y + (long)i * dim, bytes, bytes);
     }
 
-    /// <summary>dTable[ids[i], c0..c1) += dy[i, c0..c1) for i in [i0, i1), in order of i.</summary>
-    static void AddRows(int* ids, int i0, int i1, float* dTable, float* dy, int dim, int c0, int c1)
+    /// <summary>dTable[ids[i]] += dy[i] for every i, in order, whose id lies in [row0, row1).</summary>
+    static void AddRows(int* ids, int count, float* dTable, float* dy, int dim, int row0, int row1)
     {
-        int w = c1 - c0;
         bool use512 = Simd.Use512 && Vector512.IsHardwareAccelerated;
-        for (int i = i0; i < i1; i++)
+        uint span = (uint)(row1 - row0);
+        for (int i = 0; i < count; i++)
         {
-            float* d = dTable + (long)ids[i] * dim + c0;
-            float* s = dy + (long)i * dim + c0;
+            if ((uint)(ids[i] - row0) >= span) continue;
+            float* d = dTable + (long)ids[i] * dim;
+            float* s = dy + (long)i * dim;
             int c = 0;
             if (use512)
-                for (; c + 16 <= w; c += 16) Vector512.Store(Vector512.Load(d + c) + Vector512.Load(s + c), d + c);
-            for (; c + 8 <= w; c += 8) Vector256.Store(Vector256.Load(d + c) + Vector256.Load(s + c), d + c);
-            for (; c < w; c++) d[c] += s[c];
+                for (; c + 16 <= dim; c += 16) Vector512.Store(Vector512.Load(d + c) + Vector512.Load(s + c), d + c);
+            for (; c + 8 <= dim; c += 8) Vector256.Store(Vector256.Load(d + c) + Vector256.Load(s + c), d + c);
+            for (; c < dim; c++) d[c] += s[c];
         }
     }
 }
