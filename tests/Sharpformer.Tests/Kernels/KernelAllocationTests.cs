@@ -3,8 +3,12 @@ using static Sharpformer.Tests.Kernels.KernelCases;
 
 namespace Sharpformer.Tests.Kernels;
 
-/// <summary>Once warm, the layer kernels allocate no managed memory per call, on the inline and the parallel paths.</summary>
-[Collection("Simd")]
+/// <summary>
+/// Once warm, the layer kernels allocate no managed memory per call, on the inline and the parallel paths.
+/// Runs alone (the "Pool" collection): another test changing the process-wide thread count mid-measurement
+/// would grow the worker pool and be counted here.
+/// </summary>
+[Collection("Pool")]
 public class KernelAllocationTests
 {
     [Theory]
