@@ -127,6 +127,12 @@ public static unsafe class Attention
 
         public void Forward(int item)
         {
+            // A few query rows (a decode step) do not repay transposing the whole of K: dot each key directly.
+            if (s.QueryLength <= 4)
+            {
+                ForwardDirect(item);
+                return;
+            }
             int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width;
             float scale = 1f / MathF.Sqrt(D);
             int keys = noLengths ? s.KeyLength : Math.Min(lengths[b], s.KeyLength);
@@ -149,6 +155,48 @@ public static unsafe class Attention
                         float tileMax = Max(tile, n);
                         // Online softmax: rescale what was accumulated under the old maximum.
                         float newMax = Math.Max(max, tileMax);
+                        float correction = MathF.Exp(max - newMax);
+                        sum = sum * correction + ExpShifted(tile, n, newMax);
+                        if (correction != 1f) Scale(acc, correction, D);
+                        for (int j = 0; j < n; j++)
+                            Axpy(acc, tile[j], v + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D);
+                        max = newMax;
+                    }
+                    float* lse = Lse + (long)(b * s.Heads + h) * s.QueryLength + i;
+                    if (visible == 0)
+                    {
+                        new Span<float>(oi, D).Clear();
+                        *lse = float.NegativeInfinity;
+                        continue;
+                    }
+                    float inv = 1f / sum;
+                    for (int d = 0; d < D; d++) oi[d] = acc[d] * inv;
+                    *lse = max + MathF.Log(sum);
+                }
+            }
+        }
+
+        /// <summary>The same online softmax over key tiles, with one dot product per key (no transposed copy of K).</summary>
+        void ForwardDirect(int item)
+        {
+            int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width;
+            float scale = 1f / MathF.Sqrt(D);
+            fixed (float* sc = Scratch(KeyTile + D))
+            {
+                float* tile = sc, acc = sc + KeyTile;
+                for (int i = 0; i < s.QueryLength; i++)
+                {
+                    float* qi = q + (long)(b * s.QueryLength + i) * qStride + h * D;
+                    float* oi = O + (long)(b * s.QueryLength + i) * C + h * D;
+                    int visible = Visible(b, i);
+                    float max = float.NegativeInfinity, sum = 0;
+                    new Span<float>(acc, D).Clear();
+                    for (int j0 = 0; j0 < visible; j0 += KeyTile)
+                    {
+                        int n = Math.Min(KeyTile, visible - j0);
+                        for (int j = 0; j < n; j++)
+                            tile[j] = Dot(qi, k + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D) * scale;
+                        float newMax = Math.Max(max, Max(tile, n));
                         float correction = MathF.Exp(max - newMax);
                         sum = sum * correction + ExpShifted(tile, n, newMax);
                         if (correction != 1f) Scale(acc, correction, D);
