@@ -162,18 +162,25 @@ public static unsafe class Attention
                             Axpy(acc, tile[j], v + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D);
                         max = newMax;
                     }
-                    float* lse = Lse + (long)(b * s.Heads + h) * s.QueryLength + i;
-                    if (visible == 0)
-                    {
-                        new Span<float>(oi, D).Clear();
-                        *lse = float.NegativeInfinity;
-                        continue;
-                    }
-                    float inv = 1f / sum;
-                    for (int d = 0; d < D; d++) oi[d] = acc[d] * inv;
-                    *lse = max + MathF.Log(sum);
+                    Finish(b, h, i, oi, acc, max, sum, visible);
                 }
             }
+        }
+
+        /// <summary>Writes a query row's output (the normalised accumulator, or zeros with no visible key) and its log-sum-exp.</summary>
+        void Finish(int b, int h, int i, float* oi, float* acc, float max, float sum, int visible)
+        {
+            int D = s.HeadDim;
+            float* lse = Lse + (long)(b * s.Heads + h) * s.QueryLength + i;
+            if (visible == 0)
+            {
+                new Span<float>(oi, D).Clear();
+                *lse = float.NegativeInfinity;
+                return;
+            }
+            float inv = 1f / sum;
+            for (int d = 0; d < D; d++) oi[d] = acc[d] * inv;
+            *lse = max + MathF.Log(sum);
         }
 
         /// <summary>The same online softmax over key tiles, with one dot product per key (no transposed copy of K).</summary>
@@ -204,16 +211,7 @@ public static unsafe class Attention
                             Axpy(acc, tile[j], v + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D);
                         max = newMax;
                     }
-                    float* lse = Lse + (long)(b * s.Heads + h) * s.QueryLength + i;
-                    if (visible == 0)
-                    {
-                        new Span<float>(oi, D).Clear();
-                        *lse = float.NegativeInfinity;
-                        continue;
-                    }
-                    float inv = 1f / sum;
-                    for (int d = 0; d < D; d++) oi[d] = acc[d] * inv;
-                    *lse = max + MathF.Log(sum);
+                    Finish(b, h, i, oi, acc, max, sum, visible);
                 }
             }
         }
