@@ -30,7 +30,7 @@ public class TrainerTests
     [Fact]
     public void ResumedRunReproducesTheUninterruptedOneBitForBit()
     {
-        Parallelism.ThreadCount = 2;
+        // Both runs use the process's thread count (tests do not change it behind other tests' backs).
         var train = Corpus(900, 1);
         var val = Corpus(300, 2);
 
