@@ -44,10 +44,16 @@ public class KernelAllocationTests
             for (int k = 0; k < calls.Length; k++)
             {
                 calls[k](); calls[k](); // warm: per-thread jobs, pooled buffers, JIT tiers
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                for (int rep = 0; rep < 5; rep++) calls[k]();
-                long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-                Assert.True(allocated == 0, $"call {k} allocated {allocated} bytes over 5 calls ({path}, {threads} threads, [{rows}, {cols}])");
+                // A systematic allocation shows in every attempt; a one-off (the runtime re-jitting a method, the
+                // shared ArrayPool trimming after a GC) does not, so one clean attempt of three suffices.
+                long allocated = long.MaxValue;
+                for (int attempt = 0; attempt < 3 && allocated != 0; attempt++)
+                {
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    for (int rep = 0; rep < 5; rep++) calls[k]();
+                    allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+                }
+                Assert.True(allocated == 0, $"call {k} allocated {allocated} bytes over 5 calls, in each of 3 attempts ({path}, {threads} threads, [{rows}, {cols}])");
             }
         });
     }

@@ -4,6 +4,8 @@ using Sharpformer.Tensors;
 
 namespace Sharpformer.Tests.Models;
 
+// Bit-identical comparisons: run serially with the tests that flip the process-wide SIMD path.
+[Collection("Simd")]
 public class GptTests
 {
     static readonly GptConfig Tiny = new() { VocabSize = 23, BlockSize = 16, NLayer = 2, NHead = 2, NEmbd = 16, Bias = true };

@@ -4,6 +4,8 @@ using Sharpformer.Training;
 
 namespace Sharpformer.Tests.Training;
 
+// Bit-identical comparisons: run serially with the tests that flip the process-wide SIMD path.
+[Collection("Simd")]
 public class TrainerTests
 {
     static readonly TrainingConfig Tiny = new()
