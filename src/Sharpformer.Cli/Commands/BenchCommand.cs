@@ -15,7 +15,7 @@ static class BenchCommand
     {
         var settings = new TrainingOptions(includeRunSettings: false);
         var steps = new Option<int>("--steps") { Description = "Timed training steps", DefaultValueFactory = _ => 20 };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps", DefaultValueFactory = _ => 3 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps (warm-up also lasts at least 2 s)", DefaultValueFactory = _ => 3 };
         var vocab = new Option<int>("--vocab-size") { Description = "Vocabulary of the synthetic tokens when no --data is given", DefaultValueFactory = _ => 65 };
         var sampleTokens = new Option<int>("--sample-tokens") { Description = "Tokens sampled for the sampling figure", DefaultValueFactory = _ => 500 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (for scripts)" };

@@ -28,6 +28,8 @@ public sealed record BenchmarkResult
 /// </summary>
 public static class Benchmark
 {
+    static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(2);
+
     public static BenchmarkResult Run(TrainingConfig config, ITokenSource tokens, int vocabSize, int steps, int warmup,
         int sampleTokens = 500, Action<string>? progress = null)
     {
@@ -36,8 +38,11 @@ public static class Benchmark
         var trainer = new Trainer(model, config with { EvalInterval = int.MaxValue, MaxIters = int.MaxValue }, tokens, tokens);
         float lr = config.LearningRate;
 
-        progress?.Invoke($"warm-up: {warmup} steps");
-        for (int i = 0; i < warmup; i++) trainer.Step(lr);
+        // Warm up for the given steps and at least two seconds: .NET optimises hot methods in the background
+        // (tiered compilation) over the first second or so, and the timed steps should not see that.
+        progress?.Invoke($"warm-up: at least {warmup} steps and {WarmupTime.TotalSeconds:F0} s");
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < warmup || warm.Elapsed < WarmupTime; i++) trainer.Step(lr);
 
         progress?.Invoke($"timing: {steps} steps");
         long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
@@ -53,7 +58,8 @@ public static class Benchmark
         model.Eval();
         var sampler = new Sampler(model, vocabSize);
         var options = new SamplingOptions { MaxNewTokens = sampleTokens, Seed = (ulong)config.Seed };
-        foreach (var _ in sampler.Generate([0], options with { MaxNewTokens = Math.Min(20, sampleTokens) })) { } // warm the JIT
+        warm.Restart();
+        while (warm.Elapsed < WarmupTime / 2) sampler.Generate([0], options).Count(); // warm the JIT as above
         watch.Restart();
         int generated = sampler.Generate([0], options).Count();
         double sampleTokensPerS = generated / watch.Elapsed.TotalSeconds;
