@@ -18,16 +18,19 @@ public readonly record struct AttentionShape(int Batch, int Heads, int QueryLeng
 /// strides 3C. Output is [B, QueryLength, C] (stride C); logSumExp is [B, Heads, QueryLength].
 /// keyLengths (optional, per batch row) masks keys j &gt;= length; a query row with no visible key outputs zeros.
 /// <para>
-/// Forward walks the visible keys of each query row in tiles of <see cref="KeyTile"/> with an online
-/// softmax (running max, running sum, rescaled accumulator) and keeps only the log-sum-exp per row;
-/// backward recomputes each tile's probabilities from it. No [T, T] matrix exists at any time.
+/// Per (batch, head), attention is done as small matrix products by one register-blocked tile (4 rows x
+/// 2 vectors) on zero-padded copies of the head's q, k and v: forward takes 4 query rows at a time
+/// (S = Q·Kᵀ over the keys they see, softmax, O = P·V) and keeps only the log-sum-exp per row; backward
+/// recomputes P from it for blocks of query rows. A decode step (at most 4 query rows) instead walks the
+/// cached keys in tiles with an online softmax, dotting each key directly. No [T, T] matrix is kept.
 /// Work is split over (batch, head) pairs, each done by one thread in a fixed order, so results are
 /// bit-identical for any thread count.
 /// </para>
 /// </summary>
 public static unsafe class Attention
 {
-    const int KeyTile = 64;
+    const int KeyTile = 64;     // keys per online-softmax step in the decode path
+    const int QueryBlock = 64;  // query rows per block in backward: dK and dV tiles sum over this many rows
 
     public static void Forward(
         in AttentionShape s,
@@ -125,48 +128,6 @@ public static unsafe class Attention
                 for (int d = 0; d < D; d++) dst[d * stride + j] = 0;
         }
 
-        public void Forward(int item)
-        {
-            // A few query rows (a decode step) do not repay transposing the whole of K: dot each key directly.
-            if (s.QueryLength <= 4)
-            {
-                ForwardDirect(item);
-                return;
-            }
-            int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width;
-            float scale = 1f / MathF.Sqrt(D);
-            int keys = noLengths ? s.KeyLength : Math.Min(lengths[b], s.KeyLength);
-            int stride = (keys + 15) & ~15;
-            fixed (float* sc = Scratch(D * stride + KeyTile + D))
-            {
-                float* kt = sc, tile = sc + D * stride, acc = tile + KeyTile;
-                Transpose(k, kt, b, h, keys, stride);
-                for (int i = 0; i < s.QueryLength; i++)
-                {
-                    float* qi = q + (long)(b * s.QueryLength + i) * qStride + h * D;
-                    float* oi = O + (long)(b * s.QueryLength + i) * C + h * D;
-                    int visible = Visible(b, i);
-                    float max = float.NegativeInfinity, sum = 0;
-                    new Span<float>(acc, D).Clear();
-                    for (int j0 = 0; j0 < visible; j0 += KeyTile)
-                    {
-                        int n = Math.Min(KeyTile, visible - j0);
-                        Scores(qi, kt + j0, stride, D, n, scale, tile);
-                        float tileMax = Max(tile, n);
-                        // Online softmax: rescale what was accumulated under the old maximum.
-                        float newMax = Math.Max(max, tileMax);
-                        float correction = MathF.Exp(max - newMax);
-                        sum = sum * correction + ExpShifted(tile, n, newMax);
-                        if (correction != 1f) Scale(acc, correction, D);
-                        for (int j = 0; j < n; j++)
-                            Axpy(acc, tile[j], v + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D);
-                        max = newMax;
-                    }
-                    Finish(b, h, i, oi, acc, max, sum, visible);
-                }
-            }
-        }
-
         /// <summary>Writes a query row's output (the normalised accumulator, or zeros with no visible key) and its log-sum-exp.</summary>
         void Finish(int b, int h, int i, float* oi, float* acc, float max, float sum, int visible)
         {
@@ -216,66 +177,201 @@ public static unsafe class Attention
             }
         }
 
+        public void Forward(int item)
+        {
+            // A few query rows (a decode step) do not repay copying the whole of K: dot each key directly.
+            if (s.QueryLength <= 4) ForwardDirect(item);
+            else if (Simd.Use512) ForwardTiled<Vector512<float>, Lanes512>(item);
+            else ForwardTiled<Vector256<float>, Lanes256>(item);
+        }
+
         public void Backward(int item)
         {
-            int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width;
-            float scale = 1f / MathF.Sqrt(D);
-            int keys = noLengths ? s.KeyLength : Math.Min(lengths[b], s.KeyLength);
-            int stride = (keys + 15) & ~15;
-            fixed (float* sc = Scratch(2 * D * stride + 2 * KeyTile))
+            if (Simd.Use512) BackwardTiled<Vector512<float>, Lanes512>(item);
+            else BackwardTiled<Vector256<float>, Lanes256>(item);
+        }
+
+        int Keys(int b) => noLengths ? s.KeyLength : Math.Min(lengths[b], s.KeyLength);
+
+        /// <summary>dst[r·ld + c] = src[r·srcStride + c] for r &lt; rows, c &lt; D; zeros in the rest of [rowsTo, ld].</summary>
+        static void CopyRows(float* dst, int ld, int rowsTo, float* src, long srcStride, int rows, int D)
+        {
+            for (int r = 0; r < rows; r++)
             {
-                float* kt = sc, vt = sc + D * stride, p = vt + D * stride, dp = p + KeyTile;
-                Transpose(k, kt, b, h, keys, stride);
-                Transpose(v, vt, b, h, keys, stride);
-                for (int i = 0; i < s.QueryLength; i++)
+                new ReadOnlySpan<float>(src + r * srcStride, D).CopyTo(new Span<float>(dst + (long)r * ld, D));
+                new Span<float>(dst + (long)r * ld + D, ld - D).Clear();
+            }
+            new Span<float>(dst + (long)rows * ld, (rowsTo - rows) * ld).Clear();
+        }
+
+        /// <summary>
+        /// One block of query rows at a time (4: what one tile covers): S = Q·Kᵀ over the keys the rows see,
+        /// rows turned into exp(scale·S − max) with zeros past each row's last visible key, O = P·V, normalised.
+        /// </summary>
+        void ForwardTiled<V, L>(int item) where V : struct where L : struct, ILanes<V>
+        {
+            int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width, w2 = 2 * L.Count;
+            float scale = 1f / MathF.Sqrt(D);
+            int keys = Keys(b), kp = RoundUp(Math.Max(keys, 1), w2), dp = RoundUp(D, w2);
+            fixed (float* sc = Scratch(D * kp + kp * dp + 4 * (D + kp + dp + 1)))
+            {
+                float* kt = sc, vr = kt + D * kp, qr = vr + kp * dp, p = qr + 4 * D, o = p + 4 * kp, sums = o + 4 * dp;
+                Transpose(k, kt, b, h, keys, kp);
+                CopyRows(vr, dp, kp, v + (long)b * s.KeyLength * kvStride + h * D, kvStride, keys, D);
+                for (int i0 = 0; i0 < s.QueryLength; i0 += 4)
                 {
-                    int visible = Visible(b, i);
-                    if (visible == 0) continue;
-                    long qRow = (long)(b * s.QueryLength + i);
-                    float* qi = q + qRow * qStride + h * D, dqi = DQ + qRow * qStride + h * D;
-                    float* oi = O + qRow * C + h * D, doi = DO + qRow * C + h * D;
-                    float lse = Lse[(long)(b * s.Heads + h) * s.QueryLength + i];
-                    float di = Dot(doi, oi, D);
-                    for (int j0 = 0; j0 < visible; j0 += KeyTile)
+                    int rows = Math.Min(4, s.QueryLength - i0);
+                    int seen = Visible(b, i0 + rows - 1), cols = RoundUp(seen, w2);
+                    CopyRows(qr, D, 4, q + (long)(b * s.QueryLength + i0) * qStride + h * D, qStride, rows, D);
+                    for (int c0 = 0; c0 < cols; c0 += w2)
+                        Tile<V, L>(qr, D, 1, kt + c0, kp, D, p + c0, kp, accumulate: false);
+                    for (int r = 0; r < 4; r++)
                     {
-                        int n = Math.Min(KeyTile, visible - j0);
-                        Scores(qi, kt + j0, stride, D, n, scale, p);
-                        ExpShifted(p, n, lse);                    // p = exp(s - lse), recomputed from the saved log-sum-exp
-                        Scores(doi, vt + j0, stride, D, n, 1f, dp); // dp = dO · v
-                        for (int j = 0; j < n; j++)
+                        int visible = r < rows ? Visible(b, i0 + r) : 0;
+                        float* row = p + r * kp;
+                        new Span<float>(row + visible, cols - visible).Clear();
+                        sums[r] = 0;
+                        if (visible == 0)
                         {
-                            long kRow = (long)(b * s.KeyLength + j0 + j) * kvStride + h * D;
-                            float ds = p[j] * (dp[j] - di) * scale;
-                            Axpy(DV + kRow, p[j], doi, D);
-                            Axpy(dqi, ds, k + kRow, D);
-                            Axpy(DK + kRow, ds, qi, D);
+                            if (r < rows) Lse[(long)(b * s.Heads + h) * s.QueryLength + i0 + r] = float.NegativeInfinity;
+                            continue;
+                        }
+                        var x = new Span<float>(row, visible);
+                        System.Numerics.Tensors.TensorPrimitives.Multiply(x, scale, x);
+                        float max = System.Numerics.Tensors.TensorPrimitives.Max(x);
+                        sums[r] = ExpShifted(row, visible, max);
+                        Lse[(long)(b * s.Heads + h) * s.QueryLength + i0 + r] = max + MathF.Log(sums[r]);
+                    }
+                    for (int d0 = 0; d0 < dp; d0 += w2)
+                        Tile<V, L>(p, kp, 1, vr + d0, dp, seen, o + d0, dp, accumulate: false);
+                    for (int r = 0; r < rows; r++)
+                    {
+                        var oi = new Span<float>(O + (long)(b * s.QueryLength + i0 + r) * C + h * D, D);
+                        if (sums[r] == 0) oi.Clear();
+                        else System.Numerics.Tensors.TensorPrimitives.Multiply(new ReadOnlySpan<float>(o + r * dp, D), 1f / sums[r], oi);
+                    }
+                }
+            }
+        }
+
+        /// <summary>
+        /// Blocks of up to <see cref="QueryBlock"/> query rows: P recomputed from the saved log-sum-exp,
+        /// dP = dO·Vᵀ, dS = P∘(dP − rowsum(dO∘O))·scale, dQ = dS·K per 4 rows; then dK += dSᵀ·Q and
+        /// dV += Pᵀ·dO over the block's rows (into scratch, added to the caller's buffers at the end).
+        /// </summary>
+        void BackwardTiled<V, L>(int item) where V : struct where L : struct, ILanes<V>
+        {
+            int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width, w2 = 2 * L.Count;
+            float scale = 1f / MathF.Sqrt(D);
+            int keys = Keys(b), kp = RoundUp(Math.Max(keys, 1), w2), dp = RoundUp(D, w2);
+            int qb = Math.Min(QueryBlock, RoundUp(s.QueryLength, 4)), offset = s.KeyLength - s.QueryLength;
+            fixed (float* sc = Scratch(2 * D * kp + 3 * kp * dp + 2 * qb * dp + 2 * qb * kp + 4 * dp))
+            {
+                float* kt = sc, vt = kt + D * kp, kr = vt + D * kp, dk = kr + kp * dp, dv = dk + kp * dp;
+                float* qr = dv + kp * dp, dor = qr + qb * dp, p = dor + qb * dp, ds = p + qb * kp, dq = ds + qb * kp;
+                Transpose(k, kt, b, h, keys, kp);
+                Transpose(v, vt, b, h, keys, kp);
+                CopyRows(kr, dp, kp, k + (long)b * s.KeyLength * kvStride + h * D, kvStride, keys, D);
+                new Span<float>(dk, 2 * kp * dp).Clear();
+                for (int i0 = 0; i0 < s.QueryLength; i0 += qb)
+                {
+                    int rows = Math.Min(qb, s.QueryLength - i0), rows4 = RoundUp(rows, 4);
+                    int blockSeen = Visible(b, i0 + rows - 1), blockCols = RoundUp(blockSeen, w2);
+                    if (blockSeen == 0) continue;
+                    CopyRows(qr, dp, rows4, q + (long)(b * s.QueryLength + i0) * qStride + h * D, qStride, rows, D);
+                    CopyRows(dor, dp, rows4, DO + (long)(b * s.QueryLength + i0) * C + h * D, C, rows, D);
+                    for (int r0 = 0; r0 < rows4; r0 += 4)
+                    {
+                        int seen = Visible(b, i0 + Math.Min(r0 + 3, rows - 1)), cols = RoundUp(seen, w2);
+                        for (int c0 = 0; c0 < cols; c0 += w2)
+                        {
+                            Tile<V, L>(qr + r0 * dp, dp, 1, kt + c0, kp, D, p + r0 * kp + c0, kp, accumulate: false);
+                            Tile<V, L>(dor + r0 * dp, dp, 1, vt + c0, kp, D, ds + r0 * kp + c0, kp, accumulate: false);
+                        }
+                        for (int r = r0; r < r0 + 4; r++)
+                        {
+                            int visible = r < rows ? Visible(b, i0 + r) : 0;
+                            float* pr = p + r * kp, dsr = ds + r * kp;
+                            new Span<float>(pr + visible, blockCols - visible).Clear();
+                            new Span<float>(dsr + visible, blockCols - visible).Clear();
+                            if (visible == 0) continue;
+                            long row = (long)(b * s.QueryLength + i0 + r) * C + h * D;
+                            float lse = Lse[(long)(b * s.Heads + h) * s.QueryLength + i0 + r];
+                            float di = Dot(DO + row, O + row, D);
+                            var pi = new Span<float>(pr, visible);
+                            var dsi = new Span<float>(dsr, visible);
+                            System.Numerics.Tensors.TensorPrimitives.Multiply(pi, scale, pi);
+                            ExpShifted(pr, visible, lse);                                    // p = exp(scale·s − lse)
+                            System.Numerics.Tensors.TensorPrimitives.Subtract(dsi, di, dsi);  // dp − D_i
+                            System.Numerics.Tensors.TensorPrimitives.Multiply(dsi, pi, dsi);
+                            System.Numerics.Tensors.TensorPrimitives.Multiply(dsi, scale, dsi);
+                        }
+                        for (int d0 = 0; d0 < dp; d0 += w2)
+                            Tile<V, L>(ds + r0 * kp, kp, 1, kr + d0, dp, seen, dq + d0, dp, accumulate: false);
+                        for (int r = r0; r < Math.Min(r0 + 4, rows); r++)
+                        {
+                            var dqi = new Span<float>(DQ + (long)(b * s.QueryLength + i0 + r) * qStride + h * D, D);
+                            System.Numerics.Tensors.TensorPrimitives.Add(dqi, new ReadOnlySpan<float>(dq + (r - r0) * dp, D), dqi);
                         }
                     }
+                    // Key j is seen by the block's rows from j − offset on (causal), or by all of them.
+                    for (int j0 = 0; j0 < blockSeen; j0 += 4)
+                    {
+                        int first = s.Causal ? Math.Clamp(j0 - offset - i0, 0, rows) : 0, n = rows - first;
+                        if (n == 0) continue;
+                        for (int d0 = 0; d0 < dp; d0 += w2)
+                        {
+                            Tile<V, L>(ds + first * kp + j0, 1, kp, qr + first * dp + d0, dp, n, dk + j0 * dp + d0, dp, accumulate: true);
+                            Tile<V, L>(p + first * kp + j0, 1, kp, dor + first * dp + d0, dp, n, dv + j0 * dp + d0, dp, accumulate: true);
+                        }
+                    }
+                }
+                for (int j = 0; j < keys; j++)
+                {
+                    long row = (long)(b * s.KeyLength + j) * kvStride + h * D;
+                    var dkj = new Span<float>(DK + row, D);
+                    var dvj = new Span<float>(DV + row, D);
+                    System.Numerics.Tensors.TensorPrimitives.Add(dkj, new ReadOnlySpan<float>(dk + j * dp, D), dkj);
+                    System.Numerics.Tensors.TensorPrimitives.Add(dvj, new ReadOnlySpan<float>(dv + j * dp, D), dvj);
                 }
             }
         }
     }
 
-    /// <summary>out[j] = scale · Σ_d x[d]·t[d·stride + j] for j &lt; n (t: a transposed key tile, padded to 16).</summary>
-    static void Scores(float* x, float* t, int stride, int D, int n, float scale, float* output)
+    static int RoundUp(int x, int to) => (x + to - 1) / to * to;
+
+    /// <summary>
+    /// C[r, 0..2W) (+)= Σ_{p &lt; n} A(r, p)·B[p·ldb + 0..2W) for the 4 rows r, with A(r, p) = a[r·ars + p·acs]:
+    /// 8 accumulators in registers, one broadcast per row and two vector loads of B per p.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Tile<V, L>(float* a, long ars, long acs, float* b, long ldb, int n, float* c, long ldc, bool accumulate)
+        where V : struct where L : struct, ILanes<V>
     {
-        int j = 0;
-        if (Vector512.IsHardwareAccelerated && Simd.Use512)
+        V c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        float* a0 = a, a1 = a + ars, a2 = a + 2 * ars, a3 = a + 3 * ars;
+        int w = L.Count;
+        for (int p = 0; p < n; p++)
         {
-            for (; j < n; j += 16)
-            {
-                var acc = Vector512<float>.Zero;
-                for (int d = 0; d < D; d++) acc = Vector512.FusedMultiplyAdd(Vector512.Create(x[d]), Vector512.Load(t + (long)d * stride + j), acc);
-                (acc * scale).Store(output + j);
-            }
-            return;
+            V b0 = L.Load(b), b1 = L.Load(b + w);
+            b += ldb;
+            long o = p * acs;
+            V x = L.Splat(a0[o]); c00 = L.Fma(x, b0, c00); c01 = L.Fma(x, b1, c01);
+            x = L.Splat(a1[o]); c10 = L.Fma(x, b0, c10); c11 = L.Fma(x, b1, c11);
+            x = L.Splat(a2[o]); c20 = L.Fma(x, b0, c20); c21 = L.Fma(x, b1, c21);
+            x = L.Splat(a3[o]); c30 = L.Fma(x, b0, c30); c31 = L.Fma(x, b1, c31);
         }
-        for (; j < n; j += 8)
+        if (accumulate)
         {
-            var acc = Vector256<float>.Zero;
-            for (int d = 0; d < D; d++) acc = Vector256.FusedMultiplyAdd(Vector256.Create(x[d]), Vector256.Load(t + (long)d * stride + j), acc);
-            (acc * scale).Store(output + j);
+            c00 = L.Add(c00, L.Load(c)); c01 = L.Add(c01, L.Load(c + w));
+            c10 = L.Add(c10, L.Load(c + ldc)); c11 = L.Add(c11, L.Load(c + ldc + w));
+            c20 = L.Add(c20, L.Load(c + 2 * ldc)); c21 = L.Add(c21, L.Load(c + 2 * ldc + w));
+            c30 = L.Add(c30, L.Load(c + 3 * ldc)); c31 = L.Add(c31, L.Load(c + 3 * ldc + w));
         }
+        L.Store(c00, c); L.Store(c01, c + w);
+        L.Store(c10, c + ldc); L.Store(c11, c + ldc + w);
+        L.Store(c20, c + 2 * ldc); L.Store(c21, c + 2 * ldc + w);
+        L.Store(c30, c + 3 * ldc); L.Store(c31, c + 3 * ldc + w);
     }
 
     static float Max(float* x, int n)

@@ -19,3 +19,37 @@ public static class Simd
 
     public static bool Use512 => Path == SimdPath.Vector512;
 }
+
+/// <summary>
+/// One vector width as a type, so a kernel is written once as a generic method over it and the JIT emits a
+/// specialised copy per width (as the operator structs of System.Numerics.Tensors).
+/// </summary>
+internal unsafe interface ILanes<V> where V : struct
+{
+    static abstract int Count { get; }
+    static abstract V Load(float* p);
+    static abstract void Store(V x, float* p);
+    static abstract V Splat(float x);
+    static abstract V Fma(V a, V b, V c);
+    static abstract V Add(V a, V b);
+}
+
+internal unsafe struct Lanes512 : ILanes<Vector512<float>>
+{
+    public static int Count => 16;
+    public static Vector512<float> Load(float* p) => Vector512.Load(p);
+    public static void Store(Vector512<float> x, float* p) => Vector512.Store(x, p);
+    public static Vector512<float> Splat(float x) => Vector512.Create(x);
+    public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
+    public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+}
+
+internal unsafe struct Lanes256 : ILanes<Vector256<float>>
+{
+    public static int Count => 8;
+    public static Vector256<float> Load(float* p) => Vector256.Load(p);
+    public static void Store(Vector256<float> x, float* p) => Vector256.Store(x, p);
+    public static Vector256<float> Splat(float x) => Vector256.Create(x);
+    public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
+    public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+}
