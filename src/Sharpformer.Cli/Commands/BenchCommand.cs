@@ -19,7 +19,8 @@ static class BenchCommand
         var vocab = new Option<int>("--vocab-size") { Description = "Vocabulary of the synthetic tokens when no --data is given", DefaultValueFactory = _ => 65 };
         var sampleTokens = new Option<int>("--sample-tokens") { Description = "Tokens sampled for the sampling figure", DefaultValueFactory = _ => 500 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (for scripts)" };
-        var command = new Command("bench", "Measure training tokens/s, GFLOP/s and fraction of the machine's peak, allocation, memory and sampling speed") { steps, warmup, vocab, sampleTokens, json };
+        var profile = new Option<bool>("--profile") { Description = "Also time each kernel family and print where a training step's time goes" };
+        var command = new Command("bench", "Measure training tokens/s, GFLOP/s and fraction of the machine's peak, allocation, memory and sampling speed") { steps, warmup, vocab, sampleTokens, json, profile };
         settings.AddTo(command);
         command.SetAction(r => Cli.Run(() =>
         {
@@ -34,7 +35,7 @@ static class BenchCommand
             int vocabSize = data is null ? r.GetValue(vocab) : TrainCommand.ModelVocabSize(data.Tokenizer);
             ITokenSource tokens = data is null ? Synthetic(vocabSize, config.Seed) : data.Train;
             Action<string>? progress = asJson ? null : s => Console.Error.WriteLine(s);
-            var result = Benchmark.Run(config, tokens, vocabSize, n, w, r.GetValue(sampleTokens), progress);
+            var result = Benchmark.Run(config, tokens, vocabSize, n, w, r.GetValue(sampleTokens), progress, r.GetValue(profile));
             if (asJson)
             {
                 Console.WriteLine(JsonSerializer.Serialize(result, BenchJsonContext.Default.BenchmarkResult));
@@ -50,6 +51,13 @@ static class BenchCommand
             table.AddRow("peak working set", $"{result.PeakWorkingSetBytes / 1048576.0:N0} MB");
             table.AddRow("sampling (KV cache, 1 stream)", $"{result.SampleTokensPerS:N0} tokens/s");
             AnsiConsole.Write(table);
+            if (result.ProfileMsPerStep is { } kernels)
+            {
+                var split = new Table().AddColumn("kernel").AddColumn(new TableColumn("ms/step").RightAligned()).AddColumn(new TableColumn("share").RightAligned());
+                foreach (var (name, ms) in kernels.OrderByDescending(k => k.Value))
+                    split.AddRow(name, $"{ms:F2}", $"{ms / result.MsPerStep:P1}");
+                AnsiConsole.Write(split);
+            }
             return Cli.Ok;
         }));
         return command;
@@ -64,6 +72,6 @@ static class BenchCommand
     }
 }
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(BenchmarkResult))]
 partial class BenchJsonContext : JsonSerializerContext;

@@ -31,6 +31,7 @@ public static unsafe class Activations
 
     static void Run(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> result, Op op)
     {
+        using var timing = Profiler.Time(KernelKind.Activation);
         bool backward = op is Op.GeluTanhBackward or Op.GeluErfBackward or Op.ReluBackward;
         if (result.Length != x.Length || (backward && dy.Length != x.Length))
             throw new ArgumentException($"Activation: x holds {x.Length} floats, {(backward ? $"dy {dy.Length}, dx" : "y")} {result.Length}; they must match.");

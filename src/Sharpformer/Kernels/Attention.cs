@@ -39,6 +39,7 @@ public static unsafe class Attention
         Span<float> output, Span<float> logSumExp,
         ReadOnlySpan<int> keyLengths = default)
     {
+        using var timing = Profiler.Time(KernelKind.Attention);
         Check(s, q.Length, qStride, k.Length, v.Length, kvStride, output.Length, logSumExp.Length, keyLengths);
         if (s.Batch == 0 || s.Heads == 0 || s.QueryLength == 0) return;
         fixed (float* pq = q, pk = k, pv = v, po = output, pl = logSumExp)
@@ -58,6 +59,7 @@ public static unsafe class Attention
         Span<float> dq, Span<float> dk, Span<float> dv,
         ReadOnlySpan<int> keyLengths = default)
     {
+        using var timing = Profiler.Time(KernelKind.Attention);
         Check(s, q.Length, qStride, k.Length, v.Length, kvStride, output.Length, logSumExp.Length, keyLengths);
         if (dOutput.Length < output.Length || dq.Length < q.Length || dk.Length < k.Length || dv.Length < v.Length)
             throw new ArgumentException($"Attention backward: gradient buffers (dOutput {dOutput.Length}, dq {dq.Length}, dk {dk.Length}, dv {dv.Length}) must match output {output.Length}, q {q.Length}, k {k.Length}, v {v.Length}.");

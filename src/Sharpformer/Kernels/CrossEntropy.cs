@@ -20,6 +20,7 @@ public static unsafe class CrossEntropy
     /// <summary>Returns the mean loss; writes each row's log-sum-exp; returns the counted rows in <paramref name="count"/>.</summary>
     public static float Forward(ReadOnlySpan<float> logits, ReadOnlySpan<int> targets, Span<float> logSumExp, int rows, int vocab, out int count)
     {
+        using var timing = Profiler.Time(KernelKind.CrossEntropy);
         Check(logits.Length, targets, logSumExp.Length, rows, vocab, "Forward", "logits", logits.Length);
         count = 0;
         if (rows == 0) return 0f;
@@ -46,6 +47,7 @@ public static unsafe class CrossEntropy
     public static void Backward(ReadOnlySpan<float> logits, ReadOnlySpan<int> targets, ReadOnlySpan<float> logSumExp,
         Span<float> dlogits, int rows, int vocab, int count, float dLoss = 1f)
     {
+        using var timing = Profiler.Time(KernelKind.CrossEntropy);
         Check(logits.Length, targets, logSumExp.Length, rows, vocab, "Backward", "dlogits", dlogits.Length);
         if (count < 0 || count > rows)
             throw new ArgumentOutOfRangeException(nameof(count), $"CrossEntropy.Backward: count {count} must lie in [0, rows {rows}].");

@@ -17,6 +17,7 @@ public static unsafe class Dropout
     /// <summary>Writes y and the keep mask (1 = kept).</summary>
     public static void Forward(ReadOnlySpan<float> x, Span<float> y, Span<byte> keep, float p, ulong seed)
     {
+        using var timing = Profiler.Time(KernelKind.Dropout);
         if (y.Length != x.Length || keep.Length != x.Length)
             throw new ArgumentException($"Dropout.Forward: x holds {x.Length} floats, y {y.Length}, keep {keep.Length}; they must match.");
         CheckP(p);
@@ -28,6 +29,7 @@ public static unsafe class Dropout
     /// <summary>Adds dy * mask / (1-p) into dx.</summary>
     public static void Backward(ReadOnlySpan<float> dy, ReadOnlySpan<byte> keep, Span<float> dx, float p)
     {
+        using var timing = Profiler.Time(KernelKind.Dropout);
         if (keep.Length != dy.Length || dx.Length != dy.Length)
             throw new ArgumentException($"Dropout.Backward: dy holds {dy.Length} floats, keep {keep.Length}, dx {dx.Length}; they must match.");
         CheckP(p);

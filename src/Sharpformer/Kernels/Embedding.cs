@@ -15,6 +15,7 @@ public static unsafe class Embedding
 
     public static void Forward(ReadOnlySpan<int> ids, ReadOnlySpan<float> table, Span<float> y, int dim)
     {
+        using var timing = Profiler.Time(KernelKind.Embedding);
         Check(ids, table.Length, y.Length, dim, "Forward", "table", "y");
         if (ids.IsEmpty) return;
         fixed (int* pi = ids)
@@ -25,6 +26,7 @@ public static unsafe class Embedding
     /// <summary>dTable[ids[i]] += dy[i], in order of i (deterministic).</summary>
     public static void Backward(ReadOnlySpan<int> ids, ReadOnlySpan<float> dy, Span<float> dTable, int dim)
     {
+        using var timing = Profiler.Time(KernelKind.Embedding);
         Check(ids, dTable.Length, dy.Length, dim, "Backward", "dTable", "dy");
         if (ids.IsEmpty) return;
         fixed (int* pi = ids)

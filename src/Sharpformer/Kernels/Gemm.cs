@@ -35,6 +35,7 @@ public static unsafe class Gemm
     /// <summary>Pointer form for callers that hold pinned buffers; no checks beyond what the span form does.</summary>
     public static void Multiply(float* a, float* b, float* c, int m, int k, int n, bool transA, bool transB, float* bias, bool accumulate)
     {
+        using var timing = Profiler.Time(KernelKind.Gemm);
         if (m == 0 || n == 0) return;
         InitializeC(c, m, n, bias, accumulate);
         if (k == 0) return;

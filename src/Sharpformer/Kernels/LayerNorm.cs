@@ -22,6 +22,7 @@ public static unsafe class LayerNorm
         ReadOnlySpan<float> x, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
         Span<float> y, Span<float> mean, Span<float> rstd, int rows, int cols, float eps = 1e-5f)
     {
+        using var timing = Profiler.Time(KernelKind.LayerNorm);
         Check(x.Length, gamma.Length, beta.Length, y.Length, mean.Length, rstd.Length, rows, cols, "y");
         if (rows == 0) return;
         fixed (float* px = x, pg = gamma, pb = beta, py = y, pm = mean, pr = rstd)
@@ -46,6 +47,7 @@ public static unsafe class LayerNorm
         ReadOnlySpan<float> mean, ReadOnlySpan<float> rstd,
         Span<float> dx, Span<float> dgamma, Span<float> dbeta, int rows, int cols)
     {
+        using var timing = Profiler.Time(KernelKind.LayerNorm);
         Check(x.Length, gamma.Length, dbeta.Length, dx.Length, mean.Length, rstd.Length, rows, cols, "dx");
         if (dy.Length != x.Length || dgamma.Length != cols)
             throw new ArgumentException($"LayerNorm backward over [{rows}, {cols}]: dy holds {dy.Length} floats (x {x.Length}), dgamma {dgamma.Length} (cols {cols}).");

@@ -24,6 +24,7 @@ public static unsafe class Optim
     public static void AdamW(Span<float> param, ReadOnlySpan<float> grad, Span<float> m, Span<float> v,
         float lr, float beta1, float beta2, float eps, float weightDecay, int step)
     {
+        using var timing = Profiler.Time(KernelKind.Optimizer);
         if (grad.Length != param.Length || m.Length != param.Length || v.Length != param.Length)
             throw new ArgumentException($"Optim.AdamW: param holds {param.Length} floats, grad {grad.Length}, m {m.Length}, v {v.Length}; they must match.");
         ArgumentOutOfRangeException.ThrowIfLessThan(step, 1);
@@ -131,6 +132,7 @@ public static unsafe class Optim
     /// <summary>Sum of squares in double, in a fixed order (deterministic, and the same for any thread count).</summary>
     public static double SumOfSquares(ReadOnlySpan<float> x)
     {
+        using var timing = Profiler.Time(KernelKind.Optimizer);
         int n = x.Length;
         int chunks = (n + Chunk - 1) / Chunk;
         fixed (float* px = x)

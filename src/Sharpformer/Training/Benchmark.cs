@@ -19,19 +19,22 @@ public sealed record BenchmarkResult
     public int Steps { get; init; }
     public int Threads { get; init; }
     public long Parameters { get; init; }
+    /// <summary>With profiling on: milliseconds per training step in each kernel family (the rest is "other").</summary>
+    public Dictionary<string, double>? ProfileMsPerStep { get; init; }
 }
 
 /// <summary>
 /// Measures training and sampling speed of a config: warm-up steps, then timed steps (model FLOPs per token
 /// as nanoGPT's estimate_mfu: 6N + 12·L·H·Q·T), managed bytes allocated per step, peak working set,
-/// then one KV-cached sampling stream; the machine's FMA peak is measured in the same run.
+/// then one KV-cached sampling stream; the machine's FMA peak is measured in the same run. With profile on,
+/// the timed steps also record the wall time of each kernel family (<see cref="Profiler"/>).
 /// </summary>
 public static class Benchmark
 {
     static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(2);
 
     public static BenchmarkResult Run(TrainingConfig config, ITokenSource tokens, int vocabSize, int steps, int warmup,
-        int sampleTokens = 500, Action<string>? progress = null)
+        int sampleTokens = 500, Action<string>? progress = null, bool profile = false)
     {
         Parallelism.ThreadCount = config.EffectiveThreads;
         var model = new Gpt(config.ToModelConfig(vocabSize), config.Seed);
@@ -45,11 +48,20 @@ public static class Benchmark
         for (int i = 0; i < warmup || warm.Elapsed < WarmupTime; i++) trainer.Step(lr);
 
         progress?.Invoke($"timing: {steps} steps");
+        Profiler.Reset();
+        Profiler.Enabled = profile;
         long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
         var watch = Stopwatch.StartNew();
         for (int i = 0; i < steps; i++) trainer.Step(lr);
         double seconds = watch.Elapsed.TotalSeconds;
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocBefore;
+        Profiler.Enabled = false;
+        Dictionary<string, double>? kernels = null;
+        if (profile)
+        {
+            kernels = Profiler.Totals().ToDictionary(t => t.Kind.ToString().ToLowerInvariant(), t => t.Seconds * 1000 / steps);
+            kernels["other"] = Math.Max(0, seconds * 1000 / steps - kernels.Values.Sum());
+        }
 
         double tokensPerS = (double)config.TokensPerIteration * steps / seconds;
         double gflops = model.FlopsPerToken(config.BlockSize) * tokensPerS / 1e9;
@@ -79,6 +91,7 @@ public static class Benchmark
             Steps = steps,
             Threads = config.EffectiveThreads,
             Parameters = model.ParameterCount,
+            ProfileMsPerStep = kernels,
         };
     }
 }
