@@ -30,6 +30,7 @@ sealed class TrainingOptions
         Add<int>("--gradient-accumulation-steps", "Micro-batches per optimizer step", (c, v) => c with { GradientAccumulationSteps = v });
         Add<int>("--seed", "Random seed", (c, v) => c with { Seed = v });
         Add<int>("--threads", "Kernel threads (default: processor count)", (c, v) => c with { Threads = v });
+        Add<bool>("--activation-checkpointing", "Recompute each block's activations in backward instead of keeping them (less memory, ~30% more compute)", (c, v) => c with { ActivationCheckpointing = v });
         Add<float>("--learning-rate", "Peak learning rate", (c, v) => c with { LearningRate = v });
         Add<float>("--weight-decay", "AdamW weight decay (on 2-D weights only)", (c, v) => c with { WeightDecay = v });
         Add<float>("--beta1", "AdamW beta1", (c, v) => c with { Beta1 = v });

@@ -78,6 +78,14 @@ public sealed unsafe class Graph : IDisposable
         return t;
     }
 
+    /// <summary>A new tensor owned by this scope even while an inner scope is current (checkpointing).</summary>
+    internal Tensor NewOwnedTensor(ReadOnlySpan<int> shape)
+    {
+        var t = Tensor.Create(shape, this);
+        Alive.Tensors.Add(t);
+        return t;
+    }
+
     /// <summary>Whether an op with these inputs must record a node (recording scope and some input needs a gradient).</summary>
     internal static bool ShouldRecord(Tensor a, Tensor? b = null, Tensor? c = null) =>
         current is { recording: true } && (a.NeedsGrad || (b?.NeedsGrad ?? false) || (c?.NeedsGrad ?? false));
@@ -96,15 +104,19 @@ public sealed unsafe class Graph : IDisposable
         s.Tape[s.TapeCount++] = node;
     }
 
-    internal void Backward(Tensor loss, float seed)
+    internal void Backward(Tensor loss, float seed) => Backward(loss, new ReadOnlySpan<float>(in seed));
+
+    /// <summary>Runs the tape back from <paramref name="output"/>, whose gradient is seeded with <paramref name="gradient"/>.</summary>
+    internal void Backward(Tensor output, ReadOnlySpan<float> gradient)
     {
         var s = Alive;
         if (backwardDone) throw new InvalidOperationException("Backward() already ran in this scope; the tape is consumed.");
         if (Thread.CurrentThread != thread) throw new InvalidOperationException("Backward() must run on the thread that recorded the tape.");
         backwardDone = true;
-        loss.EnsureGrad();
-        loss.GradSpan[0] += seed;
-        for (int i = loss.Producer; i >= 0; i--)
+        output.EnsureGrad();
+        var g = output.GradSpan;
+        for (int i = 0; i < g.Length; i++) g[i] += gradient[i];
+        for (int i = output.Producer; i >= 0; i--)
         {
             ref var node = ref s.Tape[i];
             if (node.Out.GradData is not null)

@@ -6,7 +6,7 @@ internal enum OpKind : byte
 {
     Linear, LayerNorm, GeluTanh, GeluErf, Relu, Add, AddPositions, Scale, Dropout, Embedding,
     SelfAttention, CrossAttention, CrossEntropy, Dot,
-    Reshape, PrependRow, TakePosition,
+    Reshape, PrependRow, TakePosition, Checkpoint, FusedLinear,
 }
 
 /// <summary>
@@ -17,12 +17,13 @@ internal struct Node
 {
     public OpKind Kind;
     public Tensor Out;
-    public Tensor? A, B, C;
+    public Tensor? A, B, C, D, E, F;
     public NativeBuffer S0, S1;   // saved statistics / masks / ids
     public int I0, I1, I2, I3;
-    public float F0;
+    public float F0, F1;
     public bool Flag;
     public ulong Seed;
+    public object? Function;      // Checkpoint: the Recomputed segment
 
     public void ReleaseSaved()
     {

@@ -11,7 +11,7 @@ namespace Sharpformer.Autograd;
 /// op whose inputs need gradients appends a node; its backward adds into the inputs' gradients.
 /// Shapes are checked first: bad shapes throw <see cref="ArgumentException"/> naming them, before any work.
 /// </summary>
-public static unsafe class Ops
+public static unsafe partial class Ops
 {
     // ---------------------------------------------------------------- linear
 
@@ -261,31 +261,68 @@ public static unsafe class Ops
     // ---------------------------------------------------------------- embedding
 
     /// <summary>Rows of <paramref name="table"/> [V, C] for ids laid out [batch, time] → [batch, time, C].</summary>
-    public static Tensor Embedding(ReadOnlySpan<int> ids, Tensor table, int batch, int time)
+    public static Tensor Embedding(ReadOnlySpan<int> ids, Tensor table, int batch, int time) => Embedding(ids, table, batch, time, null);
+
+    /// <summary>
+    /// dropout(table[ids] + positions[t]) for ids laid out [batch, time] → [batch, time, C], in one op (a GPT's
+    /// input): only the ids are kept; backward makes the dropout mask again from the seed.
+    /// </summary>
+    public static Tensor Embedding(ReadOnlySpan<int> ids, Tensor table, int batch, int time, Tensor? positions, float dropout = 0f, ulong seed = 0)
     {
         if (table.Rank != 2) throw new ArgumentException($"Embedding: table {table.ShapeText} must be [vocab, dim].", nameof(table));
         if (batch <= 0 || time <= 0 || ids.Length != (long)batch * time)
             throw new ArgumentException($"Embedding: {ids.Length} ids do not fill [batch {batch}, time {time}].", nameof(ids));
         int rows = table.Dim(0), dim = table.Dim(1);
+        if (positions is not null && (positions.Rank != 2 || positions.Dim(1) != dim || positions.Dim(0) < time))
+            throw new ArgumentException($"Embedding: positions {positions.ShapeText} must be [>= {time}, {dim}].", nameof(positions));
+        if (!(dropout >= 0 && dropout < 1)) throw new ArgumentException($"Embedding: dropout {dropout} is outside [0, 1).", nameof(dropout));
         for (int i = 0; i < ids.Length; i++)
             if ((uint)ids[i] >= (uint)rows)
                 throw new ArgumentException($"Embedding: id {ids[i]} at position {i} is outside the table {table.ShapeText}.", nameof(ids));
         var y = Graph.NewTensor([batch, time, dim]);
         K.Embedding.Forward(ids, table.Span, y.Span, dim);
-        if (Graph.ShouldRecord(table))
+        int perSequence = time * dim;
+        if (positions is not null)
+            for (int b = 0; b < batch; b++)
+            {
+                var row = y.Span.Slice(b * perSequence, perSequence);
+                TensorPrimitives.Add(row, positions.Span[..perSequence], row);
+            }
+        if (dropout > 0) DropoutInPlace(y.Span, dropout, seed);
+        if (Graph.ShouldRecord(table, positions))
         {
             var saved = NativeBuffer.Rent((nuint)ids.Length * sizeof(int));
             ids.CopyTo(saved.Ints);
-            Graph.Append(new Node { Kind = OpKind.Embedding, Out = y, A = table, S0 = saved, I0 = ids.Length, I1 = dim });
+            Graph.Append(new Node { Kind = OpKind.Embedding, Out = y, A = table, B = positions, S0 = saved, I0 = ids.Length, I1 = dim, I2 = batch, F0 = dropout, Seed = seed });
         }
         return y;
     }
 
+    /// <summary>x = dropout(x) with the mask of (seed, index); applied to a gradient, this is dropout's backward.</summary>
+    static void DropoutInPlace(Span<float> x, float p, ulong seed)
+    {
+        var mask = NativeBuffer.Rent((nuint)x.Length);
+        K.Dropout.Forward(x, x, mask.ByteSpan[..x.Length], p, seed);
+        mask.Return();
+    }
+
     static void EmbeddingBackward(ref Node n)
     {
+        var dy = n.Out.GradSpan;
+        if (n.F0 > 0) DropoutInPlace(dy, n.F0, n.Seed); // dy is not needed after this op
         var table = n.A!;
-        table.EnsureGrad();
-        K.Embedding.Backward(n.S0.Ints[..n.I0], n.Out.GradSpan, table.GradSpan, n.I1);
+        if (table.NeedsGrad)
+        {
+            table.EnsureGrad();
+            K.Embedding.Backward(n.S0.Ints[..n.I0], dy, table.GradSpan, n.I1);
+        }
+        if (n.B is { NeedsGrad: true } positions)
+        {
+            positions.EnsureGrad();
+            int perSequence = dy.Length / n.I2;
+            var dp = positions.GradSpan[..perSequence];
+            for (int b = 0; b < n.I2; b++) TensorPrimitives.Add(dp, dy.Slice(b * perSequence, perSequence), dp);
+        }
     }
 
     // ---------------------------------------------------------------- attention
@@ -545,6 +582,52 @@ public static unsafe class Ops
 
     // ---------------------------------------------------------------- dispatch
 
+    // ---------------------------------------------------------------- activation checkpointing
+
+    /// <summary>
+    /// y = segment(x), keeping only x: inside a recording scope the segment runs without a tape (its
+    /// intermediates are freed at once) and runs again, recorded, when backward reaches y. Gradients are the
+    /// same; memory falls to one segment's activations at a time, for one more forward pass of compute.
+    /// </summary>
+    public static Tensor Checkpoint(Tensor x, RecomputedSegment segment)
+    {
+        ArgumentNullException.ThrowIfNull(segment);
+        if (!Graph.IsRecordingNow) return segment.Forward(x);
+        ulong randomState = segment.Random?.State ?? 0;
+        var scope = Graph.Current!;
+        Tensor output;
+        using (Graph.NoGrad())
+        {
+            var inner = segment.Forward(x);
+            output = scope.NewOwnedTensor(inner.Shape);
+            inner.Span.CopyTo(output.Span);
+        }
+        Graph.Append(new Node { Kind = OpKind.Checkpoint, Out = output, A = x, Function = segment, Seed = randomState });
+        return output;
+    }
+
+    static void CheckpointBackward(ref Node n)
+    {
+        var segment = (RecomputedSegment)n.Function!;
+        Tensor x = n.A!;
+        ulong resume = segment.Random?.State ?? 0;
+        if (segment.Random is { } random) random.State = n.Seed; // replay the same dropout masks
+        using (var g = Graph.Record())
+        {
+            var input = Graph.NewTensor(x.Shape);
+            x.Span.CopyTo(input.Span);
+            input.NeedsGrad = true;
+            var y = segment.Forward(input);
+            if (y.Producer >= 0 && y.Owner == g) g.Backward(y, n.Out.GradSpan);
+            if (x.NeedsGrad && input.GradData is not null)
+            {
+                x.EnsureGrad();
+                TensorPrimitives.Add(x.GradSpan, input.GradSpan, x.GradSpan);
+            }
+        }
+        if (segment.Random is { } r) r.State = resume;
+    }
+
     internal static void Backward(ref Node n)
     {
         switch (n.Kind)
@@ -564,6 +647,8 @@ public static unsafe class Ops
             case OpKind.Reshape: ReshapeBackward(ref n); break;
             case OpKind.PrependRow: PrependRowBackward(ref n); break;
             case OpKind.TakePosition: TakePositionBackward(ref n); break;
+            case OpKind.Checkpoint: CheckpointBackward(ref n); break;
+            case OpKind.FusedLinear: FusedLinearBackward(ref n); break;
             default: throw new InvalidOperationException($"No backward for {n.Kind}.");
         }
     }

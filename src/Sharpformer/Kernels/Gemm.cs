@@ -37,20 +37,30 @@ public static unsafe class Gemm
     {
         using var timing = Profiler.Time(KernelKind.Gemm);
         if (m == 0 || n == 0) return;
-        InitializeC(c, m, n, bias, accumulate);
-        if (k == 0) return;
+        if (k == 0)
+        {
+            InitializeC(c, m, n, bias, accumulate);
+            return;
+        }
         // Element (i, p) of op(A) is at a[i*rowStride + p*colStride].
         long aRow = transA ? 1 : k, aCol = transA ? m : 1;
         if (m <= 4)
         {
+            InitializeC(c, m, n, bias, accumulate);
             Skinny(a, b, c, m, k, n, aRow, aCol, transB);
             return;
         }
-        // ... but halved (staying a multiple of the 12-row micro-tile) until there are enough items for the threads.
-        int colBlocks = (n + NC - 1) / NC, mc = MaxMC;
-        while (mc > 48 && (long)((m + mc - 1) / mc) * colBlocks < 2 * Parallelism.ThreadCount) mc /= 2;
-        var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, Simd.Use512 ? 32 : 16, Simd.Use512 ? 12 : 6, mc);
-        Parallelism.For((m + mc - 1) / mc * colBlocks, job.Run);
+        // Accumulating: add the bias first and let every k slice add. Otherwise the first slice stores (with the bias).
+        if (accumulate && bias != null) InitializeC(c, m, n, bias, accumulate);
+        // ... but split into at least two items per thread, and into blocks of equal size (in whole micro-tiles),
+        // so no thread is left with the one big block at the end.
+        int nr = Simd.Use512 ? 32 : 16, mr = Simd.Use512 ? 12 : 6;
+        int colBlocks = (n + NC - 1) / NC, nc = ((n + colBlocks - 1) / colBlocks + nr - 1) / nr * nr;
+        int tiles = (m + mr - 1) / mr;
+        int rowBlocks = Math.Max((m + MaxMC - 1) / MaxMC, (2 * Parallelism.ThreadCount + colBlocks - 1) / colBlocks);
+        int mc = Math.Max(1, (tiles + rowBlocks - 1) / rowBlocks) * mr;
+        var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, nr, mr, mc, nc, accumulate ? null : bias, !accumulate);
+        Parallelism.For((m + mc - 1) / mc * ((n + nc - 1) / nc), job.Run);
     }
 
     /// <summary>C = bias (or 0), or C += bias when accumulating; the blocked loop then only adds.</summary>
@@ -121,35 +131,40 @@ public static unsafe class Gemm
         }
     }
 
-    /// <summary>One blocked GEMM: work item = (row block of MC rows, column block of NC), k slices in order inside.</summary>
-    sealed class Job(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int nr, int mr, int MC)
+    /// <summary>One blocked GEMM: work item = (row block of MC rows, column block of NCB ≤ NC), k slices in order inside.</summary>
+    sealed class Job(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int nr, int mr, int MC, int NCB, float* bias, bool overwrite)
     {
         [ThreadStatic] static float* packed;
         [ThreadStatic] static float* packedA;
         [ThreadStatic] static float* tile;
+        [ThreadStatic] static float* strip;
         const int APad = 16; // packed A rows are kc + 16 floats apart, never a multiple of 4 KB (L1 set aliasing)
 
         public void Run(int item)
         {
-            int colBlocks = (n + NC - 1) / NC;
-            int i0 = item / colBlocks * MC, j0 = item % colBlocks * NC;
-            int mc = Math.Min(MC, m - i0), nc = Math.Min(NC, n - j0);
+            int colBlocks = (n + NCB - 1) / NCB;
+            int i0 = item / colBlocks * MC, j0 = item % colBlocks * NCB;
+            int mc = Math.Min(MC, m - i0), nc = Math.Min(NCB, n - j0);
             int panels = (nc + nr - 1) / nr;
             if (packed == null)
             {
                 packed = (float*)NativeMemory.AlignedAlloc((nuint)(KC * NC * sizeof(float)), 64);
                 packedA = (float*)NativeMemory.AlignedAlloc((nuint)(MaxMC * (KC + APad) * sizeof(float)), 64);
                 tile = (float*)NativeMemory.AlignedAlloc((nuint)(12 * 32 * sizeof(float)), 64);
+                strip = (float*)NativeMemory.AlignedAlloc((nuint)(12 * KC * sizeof(float)), 64);
             }
             float* bp = packed, ap = packedA, t = tile;
             for (int p0 = 0; p0 < k; p0 += KC)
             {
                 int kc = Math.Min(KC, k - p0);
+                // The first k slice of a non-accumulating product stores C (plus bias); later slices add to it.
+                int mode = !overwrite || p0 > 0 ? AddToC : bias == null ? StoreC : StoreCPlusBias;
                 PackB(bp, p0, kc, j0, nc, panels);
                 // A is read in place unless its rows are a multiple of 4 KB apart (they would alias in L1): then packed.
+                // A is read in place unless its rows are a multiple of 4 KB apart (they would alias in L1): then packed.
                 bool packA = aCol == 1 && aRow % 1024 == 0;
-                long lda = packA ? kc + APad : aRow, cs = packA ? 1 : aCol;
-                if (packA) PackA(ap, i0, mc, p0, kc, (int)lda);
+                long rs = packA ? kc + APad : aRow, cs = packA ? 1 : aCol;
+                if (packA) PackA(ap, i0, mc, p0, kc, (int)rs);
                 for (int panel = 0; panel < panels; panel++)
                 {
                     float* bPanel = bp + (long)panel * kc * nr;
@@ -157,19 +172,24 @@ public static unsafe class Gemm
                     for (int i = i0; i < i0 + mc; i += mr)
                     {
                         int rows = Math.Min(mr, i0 + mc - i);
-                        float* aStrip = packA ? ap + (i - i0) * lda : a + i * aRow + p0 * aCol;
+                        float* aStrip = packA ? ap + (i - i0) * rs : a + i * aRow + p0 * aCol;
                         float* cTile = c + (long)i * n + j;
                         if (rows == mr && cols == nr)
                         {
-                            Kernel(aStrip, lda, cs, bPanel, kc, cTile, n);
+                            Kernel(aStrip, rs, cs, bPanel, kc, cTile, n, mode, bias + j);
                             continue;
                         }
-                        // Edge tile: compute a full tile into scratch (missing A rows repeat the last one), add the valid part.
-                        new Span<float>(t, mr * nr).Clear();
-                        if (rows == mr) Kernel(aStrip, lda, cs, bPanel, kc, t, nr);
-                        else KernelRows(aStrip, lda, cs, rows, bPanel, kc, t, nr);
+                        // Edge tile: compute a full tile into scratch (missing A rows repeat the last one), then store or add the valid part.
+                        if (rows == mr) Kernel(aStrip, rs, cs, bPanel, kc, t, nr, StoreC, null);
+                        else KernelRows(aStrip, rs, cs, rows, bPanel, kc, t, nr);
                         for (int r = 0; r < rows; r++)
-                            TensorPrimitives.Add(new ReadOnlySpan<float>(cTile + (long)r * n, cols), new ReadOnlySpan<float>(t + r * nr, cols), new Span<float>(cTile + (long)r * n, cols));
+                        {
+                            var result = new ReadOnlySpan<float>(t + r * nr, cols);
+                            var cRow = new Span<float>(cTile + (long)r * n, cols);
+                            if (mode == AddToC) TensorPrimitives.Add(cRow, result, cRow);
+                            else if (mode == StoreC) result.CopyTo(cRow);
+                            else TensorPrimitives.Add(result, new ReadOnlySpan<float>(bias + j, cols), cRow);
+                        }
                     }
                 }
             }
@@ -229,34 +249,30 @@ public static unsafe class Gemm
             }
         }
 
-        void Kernel(float* a, long rs, long cs, float* b, int kc, float* c, long ldc)
+        void Kernel(float* a, long rs, long cs, float* b, int kc, float* c, long ldc, int mode, float* bias)
         {
-            if (nr == 32) Kernel12x32(a, rs, cs, b, kc, c, ldc);
-            else Kernel6x16(a, rs, cs, b, kc, c, ldc);
+            if (nr == 32) Kernel12x32(a, rs, cs, b, kc, c, ldc, mode, bias);
+            else Kernel6x16(a, rs, cs, b, kc, c, ldc, mode, bias);
         }
 
         /// <summary>Fewer than mr rows: point the missing rows at the last real one (their results are discarded).</summary>
         void KernelRows(float* a, long rs, long cs, int rows, float* b, int kc, float* t, int ldt)
         {
-            // Build a row-stride table by running the full kernel on a gathered copy of the strip.
-            int stride = kc;
-            float* strip = (float*)NativeMemory.AlignedAlloc((nuint)(mr * kc * sizeof(float)), 64);
-            try
+            // Gather the strip (missing rows repeat the last real one) and run the full kernel on it.
+            for (int r = 0; r < mr; r++)
             {
-                for (int r = 0; r < mr; r++)
-                {
-                    float* src = a + Math.Min(r, rows - 1) * rs;
-                    for (int p = 0; p < kc; p++) strip[r * stride + p] = src[p * cs];
-                }
-                Kernel(strip, stride, 1, b, kc, t, ldt);
+                float* src = a + Math.Min(r, rows - 1) * rs;
+                for (int p = 0; p < kc; p++) strip[r * kc + p] = src[p * cs];
             }
-            finally { NativeMemory.AlignedFree(strip); }
+            Kernel(strip, kc, 1, b, kc, t, ldt, StoreC, null);
         }
     }
 
+    const int AddToC = 0, StoreC = 1, StoreCPlusBias = 2;
+
     /// <summary>C[12x32] += A[12 x kc]·B[kc x 32]: 24 accumulators, two B vectors, one broadcast per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel12x32(float* a, long rs, long cs, float* b, int kc, float* c, long ldc)
+    static void Kernel12x32(float* a, long rs, long cs, float* b, int kc, float* c, long ldc, int mode, float* bias)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
             c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
@@ -284,21 +300,28 @@ public static unsafe class Gemm
             x = Vector512.Create(aa[o]); ca0 = Vector512.FusedMultiplyAdd(x, b0, ca0); ca1 = Vector512.FusedMultiplyAdd(x, b1, ca1);
             x = Vector512.Create(ab[o]); cb0 = Vector512.FusedMultiplyAdd(x, b0, cb0); cb1 = Vector512.FusedMultiplyAdd(x, b1, cb1);
         }
-        Add512(c, c00, c01); Add512(c + ldc, c10, c11); Add512(c + 2 * ldc, c20, c21); Add512(c + 3 * ldc, c30, c31);
-        Add512(c + 4 * ldc, c40, c41); Add512(c + 5 * ldc, c50, c51); Add512(c + 6 * ldc, c60, c61); Add512(c + 7 * ldc, c70, c71);
-        Add512(c + 8 * ldc, c80, c81); Add512(c + 9 * ldc, c90, c91); Add512(c + 10 * ldc, ca0, ca1); Add512(c + 11 * ldc, cb0, cb1);
+        // Add to C, or store (plus the bias row): the same 12 rows either way.
+        Vector512<float> y0 = default, y1 = default;
+        if (mode == StoreCPlusBias) { y0 = Vector512.Load(bias); y1 = Vector512.Load(bias + 16); }
+        bool add = mode == AddToC;
+        Out512(c, c00, c01, add, y0, y1); Out512(c + ldc, c10, c11, add, y0, y1); Out512(c + 2 * ldc, c20, c21, add, y0, y1);
+        Out512(c + 3 * ldc, c30, c31, add, y0, y1); Out512(c + 4 * ldc, c40, c41, add, y0, y1); Out512(c + 5 * ldc, c50, c51, add, y0, y1);
+        Out512(c + 6 * ldc, c60, c61, add, y0, y1); Out512(c + 7 * ldc, c70, c71, add, y0, y1); Out512(c + 8 * ldc, c80, c81, add, y0, y1);
+        Out512(c + 9 * ldc, c90, c91, add, y0, y1); Out512(c + 10 * ldc, ca0, ca1, add, y0, y1); Out512(c + 11 * ldc, cb0, cb1, add, y0, y1);
     }
 
+    /// <summary>c[0..32) += x, or c[0..32) = x + y (y is zero when there is no bias).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Add512(float* c, Vector512<float> x0, Vector512<float> x1)
+    static void Out512(float* c, Vector512<float> x0, Vector512<float> x1, bool add, Vector512<float> y0, Vector512<float> y1)
     {
-        Vector512.Store(Vector512.Load(c) + x0, c);
-        Vector512.Store(Vector512.Load(c + 16) + x1, c + 16);
+        if (add) { y0 = Vector512.Load(c); y1 = Vector512.Load(c + 16); }
+        Vector512.Store(x0 + y0, c);
+        Vector512.Store(x1 + y1, c + 16);
     }
 
     /// <summary>C[6x16] += A[6 x kc]·B[kc x 16]: the Vector256 fallback (12 accumulators).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel6x16(float* a, long rs, long cs, float* b, int kc, float* c, long ldc)
+    static void Kernel6x16(float* a, long rs, long cs, float* b, int kc, float* c, long ldc, int mode, float* bias)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
             c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -317,15 +340,19 @@ public static unsafe class Gemm
             x = Vector256.Create(a4[o]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
             x = Vector256.Create(a5[o]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
         }
-        Add256(c, c00, c01); Add256(c + ldc, c10, c11); Add256(c + 2 * ldc, c20, c21);
-        Add256(c + 3 * ldc, c30, c31); Add256(c + 4 * ldc, c40, c41); Add256(c + 5 * ldc, c50, c51);
+        Vector256<float> y0 = default, y1 = default;
+        if (mode == StoreCPlusBias) { y0 = Vector256.Load(bias); y1 = Vector256.Load(bias + 8); }
+        bool add = mode == AddToC;
+        Out256(c, c00, c01, add, y0, y1); Out256(c + ldc, c10, c11, add, y0, y1); Out256(c + 2 * ldc, c20, c21, add, y0, y1);
+        Out256(c + 3 * ldc, c30, c31, add, y0, y1); Out256(c + 4 * ldc, c40, c41, add, y0, y1); Out256(c + 5 * ldc, c50, c51, add, y0, y1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Add256(float* c, Vector256<float> x0, Vector256<float> x1)
+    static void Out256(float* c, Vector256<float> x0, Vector256<float> x1, bool add, Vector256<float> y0, Vector256<float> y1)
     {
-        Vector256.Store(Vector256.Load(c) + x0, c);
-        Vector256.Store(Vector256.Load(c + 8) + x1, c + 8);
+        if (add) { y0 = Vector256.Load(c); y1 = Vector256.Load(c + 8); }
+        Vector256.Store(x0 + y0, c);
+        Vector256.Store(x1 + y1, c + 8);
     }
 
     internal static void Check(int aLength, int bLength, int cLength, int biasLength, int m, int k, int n, bool transA, bool transB)

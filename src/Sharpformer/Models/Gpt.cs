@@ -47,6 +47,13 @@ public sealed class Gpt : Module
     }
 
     public GptConfig Config { get; }
+
+    /// <summary>Recompute each block's activations in backward instead of keeping them (training memory falls to about one block's worth).</summary>
+    public bool ActivationCheckpointing
+    {
+        get => blocks[0].ActivationCheckpointing;
+        set { foreach (var b in blocks) b.ActivationCheckpointing = value; }
+    }
     public Nn.Embedding Wte { get; }
     public PositionalEncoding Wpe { get; }
     public IReadOnlyList<TransformerBlock> Blocks => blocks;
@@ -126,12 +133,11 @@ public sealed class Gpt : Module
     /// <summary>The model's forward pass, as nanoGPT's GPT.forward.</summary>
     Tensor Forward(ReadOnlySpan<int> idx, int batch, int time)
     {
-        var x = Wte.Forward(idx, batch, time);               // token embeddings [B, T, C]
-        x = Wpe.Forward(x);                                  // + position embeddings
-        if (IsTraining && Config.Dropout > 0) x = Ops.Dropout(x, Config.Dropout, dropoutRng.NextSeed());
+        // dropout(token embeddings + position embeddings) [B, T, C], as one op
+        float p = IsTraining ? Config.Dropout : 0f;
+        var x = Ops.Embedding(idx, Wte.Weight.Value, batch, time, Wpe.Weight!.Value, p, p > 0 ? dropoutRng.NextSeed() : 0);
         foreach (var block in blocks) x = block.Forward(x);
-        x = LnF.Forward(x);
-        return Ops.Linear(x, Wte.Weight.Value);              // lm_head tied to wte: [B, T, V]
+        return Ops.Linear(x, Wte.Weight.Value, null, LnF.AsInput); // lm_head(ln_f(x)), tied to wte: [B, T, V]
     }
 
     void CheckTokens(ReadOnlySpan<int> idx, int batch, int time)

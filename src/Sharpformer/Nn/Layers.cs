@@ -22,6 +22,10 @@ public sealed class Linear : Module
     public Parameter? Bias { get; }
 
     public Tensor Forward(Tensor x) => Ops.Linear(x, Weight.Value, Bias?.Value);
+
+    /// <summary>y = residual + dropout(input(x)·Wᵀ + b) as one op that keeps only x (see <see cref="Ops.Linear(Tensor, Tensor, Tensor?, LinearInput, Tensor?, float, ulong)"/>).</summary>
+    public Tensor Forward(Tensor x, LinearInput input, Tensor? residual = null, float dropout = 0f, ulong seed = 0) =>
+        Ops.Linear(x, Weight.Value, Bias?.Value, input, residual, dropout, seed);
 }
 
 /// <summary>A lookup table [count, dim].</summary>
@@ -62,6 +66,9 @@ public sealed class LayerNorm : Module
     public Parameter? Bias { get; }
 
     public Tensor Forward(Tensor x) => Ops.LayerNorm(x, Weight.Value, Bias?.Value, Eps);
+
+    /// <summary>This LayerNorm as the input transform of a fused linear layer (its output is then never stored).</summary>
+    public LinearInput AsInput => LinearInput.LayerNorm(Weight.Value, Bias?.Value, Eps);
 }
 
 public enum PositionalEncodingKind { Learned, Sinusoidal }

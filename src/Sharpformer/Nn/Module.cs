@@ -120,7 +120,7 @@ public abstract class Module
 /// seed, so masks differ across layers and steps; <see cref="State"/> is all there is to save for an
 /// exact resume. SplitMix64: state advances by the golden-ratio increment, seeds are its finalised values.
 /// </summary>
-public sealed class DropoutRng(ulong state = 0)
+public sealed class DropoutRng(ulong state = 0) : Autograd.IReplayableRandom
 {
     public ulong State { get; set; } = state;
 

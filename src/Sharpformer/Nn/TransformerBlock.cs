@@ -47,6 +47,7 @@ public sealed record TransformerBlockOptions
 public sealed class TransformerBlock : Module
 {
     readonly DropoutRng rng;
+    readonly RecomputedSegment segment;
 
     public TransformerBlock(string name, TransformerBlockOptions options, DropoutRng? dropoutRng = null) : base(name)
     {
@@ -63,7 +64,14 @@ public sealed class TransformerBlock : Module
         }
         Ln2 = AddModule(new LayerNorm(Join(name, "ln_2"), c, options.Bias, options.LayerNormEpsilon));
         Mlp = AddModule(new FeedForward(Join(name, "mlp"), c, options.HiddenWidth, options.Activation, options.Bias));
+        segment = new RecomputedSegment(x => Layers(x, default, null, default), rng);
     }
+
+    /// <summary>
+    /// When training, keep only the block's input and recompute its activations in backward
+    /// (<see cref="Ops.Checkpoint"/>); applies to blocks called without key lengths or memory.
+    /// </summary>
+    public bool ActivationCheckpointing { get; set; }
 
     public TransformerBlockOptions Options { get; }
     public LayerNorm Ln1 { get; }
@@ -88,11 +96,27 @@ public sealed class TransformerBlock : Module
         if (memory is not null && (memory.Rank != 3 || memory.Dim(0) != x.Dim(0) || memory.Dim(2) != Options.Width))
             throw new ArgumentException($"TransformerBlock '{Name}': memory {memory.ShapeText} must be [{x.Dim(0)}, S, {Options.Width}] for input {x.ShapeText}.", nameof(memory));
 
+        if (ActivationCheckpointing && keyLengths.IsEmpty && memory is null) return Ops.Checkpoint(x, segment);
+        return Layers(x, keyLengths, memory, memoryLengths);
+    }
+
+    Tensor Layers(Tensor x, ReadOnlySpan<int> keyLengths, Tensor? memory, ReadOnlySpan<int> memoryLengths)
+    {
         if (Options.Norm == NormPlacement.PreLN)
         {
-            x = Ops.Add(x, Drop(Attn.Forward(Ln1.Forward(x), keyLengths)));
-            if (Cross is not null) x = Ops.Add(x, Drop(Cross.Forward(LnCross!.Forward(x), memory!, memoryLengths)));
-            x = Ops.Add(x, Drop(Mlp.Forward(Ln2.Forward(x))));
+            // x + dropout(c_proj(attention(c_attn(ln_1(x))))), and likewise the MLP: LayerNorm and activation
+            // outputs are recomputed in backward instead of stored, and each residual add and dropout is fused
+            // into the projection before it (Ops.Linear with a LinearInput).
+            var qkv = Attn.QkvProj.Forward(x, Ln1.AsInput);
+            x = Attn.OutProj.Forward(Ops.SelfAttention(qkv, Attn.Heads, Attn.Causal, keyLengths), LinearInput.AsIs, x, DropoutP, DropoutSeed());
+            if (Cross is not null)
+            {
+                var q = Cross.QProj.Forward(x, LnCross!.AsInput);
+                var attended = Ops.CrossAttention(q, Cross.KvProj.Forward(memory!), Cross.Heads, memoryLengths);
+                x = Cross.OutProj.Forward(attended, LinearInput.AsIs, x, DropoutP, DropoutSeed());
+            }
+            var hidden = Mlp.Fc.Forward(x, Ln2.AsInput);
+            x = Mlp.Proj.Forward(hidden, LinearInput.Activated(Mlp.Activation), x, DropoutP, DropoutSeed());
         }
         else
         {
@@ -102,6 +126,10 @@ public sealed class TransformerBlock : Module
         }
         return x;
     }
+
+    float DropoutP => IsTraining ? Options.Dropout : 0f;
+
+    ulong DropoutSeed() => DropoutP > 0 ? rng.NextSeed() : 0;
 
     Tensor Drop(Tensor x) => IsTraining && Options.Dropout > 0 ? Ops.Dropout(x, Options.Dropout, rng.NextSeed()) : x;
 }

@@ -73,6 +73,7 @@ public sealed class Trainer
         y = new int[x.Length];
         rng = new Rng((ulong)config.Seed);
         model.DropoutSeed = (ulong)config.Seed;
+        model.ActivationCheckpointing = config.ActivationCheckpointing;
         Optimizer = new AdamW(model.Parameters, config.Beta1, config.Beta2, config.WeightDecay);
     }
 

@@ -50,6 +50,8 @@ public sealed record TrainingConfig
     public int Seed { get; init; } = 1337;
     /// <summary>Kernel threads; 0 means the processor count.</summary>
     public int Threads { get; init; }
+    /// <summary>Keep only each block's input in the forward pass and recompute the rest in backward: much less memory, one more forward pass.</summary>
+    public bool ActivationCheckpointing { get; init; }
 
     [JsonIgnore] public int TokensPerIteration => GradientAccumulationSteps * BatchSize * BlockSize;
 

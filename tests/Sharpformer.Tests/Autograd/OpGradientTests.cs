@@ -22,6 +22,74 @@ public class OpGradientTests
         Check(() => Ops.Dot(Ops.Linear(x, w, b), r), b is null ? [x, w] : [x, w, b]);
     }
 
+    public static TheoryData<string, bool, float> FusedLinearCases => new()
+    {
+        // input transform, residual, dropout
+        { "as-is", true, 0.3f }, { "as-is", false, 0f }, { "layernorm", false, 0f }, { "layernorm-nobias", true, 0.25f },
+        { "gelu", true, 0.3f }, { "gelu-erf", false, 0f }, { "relu", true, 0f },
+    };
+
+    /// <summary>residual + dropout(f(x)·Wᵀ + b) against finite differences, for every input f and the fused residual and dropout.</summary>
+    [Theory]
+    [MemberData(nameof(FusedLinearCases))]
+    public void FusedLinear(string transform, bool withResidual, float dropout)
+    {
+        int rows = 7, inF = 13, outF = 5;
+        var x = Random(rng, 1.5f, rows, inF);
+        if (transform == "relu") foreach (ref var v in x.Span) if (MathF.Abs(v) < 0.05f) v = 0.3f; // keep clear of the kink
+        var w = Random(rng, 0.5f, outF, inF);
+        var b = Random(rng, 0.5f, outF);
+        var gamma = Random(rng, 1, inF);
+        var beta = transform == "layernorm" ? Random(rng, 1, inF) : null;
+        var residual = withResidual ? Random(rng, 1, rows, outF) : null;
+        var r = Constant(rng, rows, outF);
+        var input = transform switch
+        {
+            "as-is" => LinearInput.AsIs,
+            "layernorm" or "layernorm-nobias" => LinearInput.LayerNorm(gamma, beta, 1e-5f),
+            "gelu" => LinearInput.Activated(Sharpformer.Models.Activation.GeluTanh),
+            "gelu-erf" => LinearInput.Activated(Sharpformer.Models.Activation.GeluErf),
+            _ => LinearInput.Activated(Sharpformer.Models.Activation.Relu),
+        };
+        var inputs = new List<Tensor> { x, w, b };
+        if (transform.StartsWith("layernorm", StringComparison.Ordinal)) inputs.Add(gamma);
+        if (beta is not null) inputs.Add(beta);
+        if (residual is not null) inputs.Add(residual);
+        Check(() => Ops.Dot(Ops.Linear(x, w, b, input, residual, dropout, seed: 99), r), [.. inputs], eps: 1e-2f, atol: 3e-3, rtol: 2e-2);
+
+        // The same values as the unfused ops (up to rounding).
+        using (Graph.NoGrad())
+        {
+            var h = transform switch
+            {
+                "as-is" => x,
+                "layernorm" or "layernorm-nobias" => Ops.LayerNorm(x, gamma, beta),
+                "gelu" => Ops.Gelu(x),
+                "gelu-erf" => Ops.GeluErf(x),
+                _ => Ops.Relu(x),
+            };
+            var z = Ops.Dropout(Ops.Linear(h, w, b), dropout, 99);
+            var expected = (residual is null ? z : Ops.Add(residual, z)).ToArray();
+            var fused = Ops.Linear(x, w, b, input, residual, dropout, 99).ToArray();
+            for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], fused[i], 1e-5f);
+        }
+    }
+
+    [Fact]
+    public void EmbeddingWithPositionsAndDropout()
+    {
+        var table = Random(rng, 1, 6, 4);
+        var positions = Random(rng, 1, 5, 4);
+        int[] ids = [5, 0, 5, 2, 3, 5];
+        var r = Constant(rng, 2, 3, 4);
+        Check(() => Ops.Dot(Ops.Embedding(ids, table, 2, 3, positions, 0.4f, seed: 7), r), [table, positions]);
+        using (Graph.NoGrad())
+        {
+            var expected = Ops.Dropout(Ops.AddPositions(Ops.Embedding(ids, table, 2, 3), positions), 0.4f, 7).ToArray();
+            Assert.Equal(expected, Ops.Embedding(ids, table, 2, 3, positions, 0.4f, 7).ToArray());
+        }
+    }
+
     [Theory]
     [InlineData(3, 17, true)]
     [InlineData(5, 4, false)]
