@@ -92,14 +92,18 @@ def main():
     ap.add_argument("--sample-tokens", type=int, default=500)
     ap.add_argument("--data")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--train-iters", type=int, help="instead of timing: train this many iterations with nanoGPT's "
+                    "schedule (warm-up 100, cosine to 1e-4) on --data and print the val loss (a quality reference)")
+    ap.add_argument("--eval-iters", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=1337)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    torch.manual_seed(1337)
+    torch.manual_seed(a.seed)
     c = dict(PRESETS[a.preset], vocab_size=65)
     data = np.memmap(os.path.join(a.data, "train.bin"), dtype=np.uint16, mode="r") if a.data else np.random.randint(0, 65, 1 << 20).astype(np.uint16)
     B, T = c["batch_size"], c["block_size"]
 
-    def batch():
+    def batch(data=data):
         ix = torch.randint(len(data) - T, (B,))
         x = torch.stack([torch.from_numpy(data[i:i + T].astype(np.int64)) for i in ix])
         y = torch.stack([torch.from_numpy(data[i + 1:i + 1 + T].astype(np.int64)) for i in ix])
@@ -117,6 +121,10 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        return loss.item()
+
+    if a.train_iters:
+        return train_to_val(a, model, opt, batch, step)
 
     for _ in range(a.warmup):
         step()
@@ -148,6 +156,25 @@ def main():
     else:
         for k, v in r.items():
             print(f"{k}: {v}")
+
+
+def train_to_val(a, model, opt, batch, step):
+    """nanoGPT's loop for the Shakespeare presets: lr warm-up over 100 iterations, cosine decay to 1e-4."""
+    val = np.memmap(os.path.join(a.data, "val.bin"), dtype=np.uint16, mode="r")
+    lr_max, lr_min, warm, n = 1e-3, 1e-4, 100, a.train_iters
+    window = []
+    for it in range(n):
+        lr = lr_max * (it + 1) / (warm + 1) if it < warm else lr_min + 0.5 * (1 + math.cos(math.pi * (it - warm) / (n - warm))) * (lr_max - lr_min)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        window.append(step())
+        if (it + 1) % 250 == 0:
+            print(json.dumps({"iter": it + 1, "mean_train_loss_last_250": sum(window) / len(window)}), flush=True)
+            window = []
+    model.eval()
+    with torch.no_grad():
+        losses = [model(*batch(val))[1].item() for _ in range(a.eval_iters)]
+    print(json.dumps({"iters": n, "seed": a.seed, "eval_iters": a.eval_iters, "val_loss": sum(losses) / len(losses)}))
 
 
 if __name__ == "__main__":

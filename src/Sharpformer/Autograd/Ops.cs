@@ -332,8 +332,9 @@ public static unsafe partial class Ops
     /// contiguous inside each) → [B, T, C]. Optional key lengths [B] mask padded keys. Fused: saves only the
     /// output and the log-sum-exp per row, never a [T, T] matrix.
     /// </summary>
-    public static Tensor SelfAttention(Tensor qkv, int heads, bool causal, ReadOnlySpan<int> keyLengths = default)
+    public static Tensor SelfAttention(Tensor qkv, int heads, bool causal, ReadOnlySpan<int> keyLengths = default, float dropout = 0f, ulong seed = 0)
     {
+        if (!(dropout >= 0 && dropout < 1)) throw new ArgumentException($"SelfAttention: dropout {dropout} is outside [0, 1).", nameof(dropout));
         if (qkv.Rank != 3 || heads <= 0 || qkv.Dim(2) % (3 * heads) != 0)
             throw new ArgumentException($"SelfAttention: qkv {qkv.ShapeText} must be [B, T, 3C] with C divisible by {heads} heads.", nameof(qkv));
         int batch = qkv.Dim(0), time = qkv.Dim(1), c = qkv.Dim(2) / 3;
@@ -342,9 +343,9 @@ public static unsafe partial class Ops
         var y = Graph.NewTensor([batch, time, c]);
         var lse = NativeBuffer.Rent((nuint)(batch * heads * time) * sizeof(float));
         var qs = qkv.Span;
-        Attention.Forward(shape, qs, 3 * c, qs[c..], qs[(2 * c)..], 3 * c, y.Span, lse.Floats, keyLengths);
+        Attention.Forward(shape, qs, 3 * c, qs[c..], qs[(2 * c)..], 3 * c, y.Span, lse.Floats, keyLengths, dropout, seed);
         if (Graph.ShouldRecord(qkv))
-            Graph.Append(new Node { Kind = OpKind.SelfAttention, Out = y, A = qkv, S0 = lse, S1 = SaveInts(keyLengths), I0 = heads, Flag = causal });
+            Graph.Append(new Node { Kind = OpKind.SelfAttention, Out = y, A = qkv, S0 = lse, S1 = SaveInts(keyLengths), I0 = heads, Flag = causal, F0 = dropout, Seed = seed });
         else lse.Return();
         return y;
     }
@@ -359,15 +360,16 @@ public static unsafe partial class Ops
         var qs = qkv.Span;
         var dq = qkv.GradSpan;
         Attention.Backward(shape, qs, 3 * c, qs[c..], qs[(2 * c)..], 3 * c, n.Out.Span, n.S0.Floats, n.Out.GradSpan,
-            dq, dq[c..], dq[(2 * c)..], n.S1.IsEmpty ? default : n.S1.Ints[..batch]);
+            dq, dq[c..], dq[(2 * c)..], n.S1.IsEmpty ? default : n.S1.Ints[..batch], n.F0, n.Seed);
     }
 
     /// <summary>
     /// Multi-head cross-attention: queries q [B, Tq, C] attend to keys and values packed kv [B, Tk, 2C]
     /// (an encoder's memory projected once). Optional key lengths [B] mask padded memory positions.
     /// </summary>
-    public static Tensor CrossAttention(Tensor q, Tensor kv, int heads, ReadOnlySpan<int> keyLengths = default)
+    public static Tensor CrossAttention(Tensor q, Tensor kv, int heads, ReadOnlySpan<int> keyLengths = default, float dropout = 0f, ulong seed = 0)
     {
+        if (!(dropout >= 0 && dropout < 1)) throw new ArgumentException($"CrossAttention: dropout {dropout} is outside [0, 1).", nameof(dropout));
         if (q.Rank != 3 || kv.Rank != 3 || heads <= 0 || q.Dim(2) % heads != 0 || kv.Dim(2) != 2 * q.Dim(2) || kv.Dim(0) != q.Dim(0))
             throw new ArgumentException($"CrossAttention: q {q.ShapeText} and kv {kv.ShapeText} must be [B, Tq, C] and [B, Tk, 2C] with C divisible by {heads} heads.", nameof(kv));
         int batch = q.Dim(0), tq = q.Dim(1), tk = kv.Dim(1), c = q.Dim(2);
@@ -376,9 +378,9 @@ public static unsafe partial class Ops
         var y = Graph.NewTensor([batch, tq, c]);
         var lse = NativeBuffer.Rent((nuint)(batch * heads * tq) * sizeof(float));
         var kvs = kv.Span;
-        Attention.Forward(shape, q.Span, c, kvs, kvs[c..], 2 * c, y.Span, lse.Floats, keyLengths);
+        Attention.Forward(shape, q.Span, c, kvs, kvs[c..], 2 * c, y.Span, lse.Floats, keyLengths, dropout, seed);
         if (Graph.ShouldRecord(q, kv))
-            Graph.Append(new Node { Kind = OpKind.CrossAttention, Out = y, A = q, B = kv, S0 = lse, S1 = SaveInts(keyLengths), I0 = heads });
+            Graph.Append(new Node { Kind = OpKind.CrossAttention, Out = y, A = q, B = kv, S0 = lse, S1 = SaveInts(keyLengths), I0 = heads, F0 = dropout, Seed = seed });
         else lse.Return();
         return y;
     }
@@ -393,7 +395,7 @@ public static unsafe partial class Ops
         var dkv = GradOrScratch(kv, ref scratch, q.Length, kv.Length);
         var kvs = kv.Span;
         Attention.Backward(shape, q.Span, c, kvs, kvs[c..], 2 * c, n.Out.Span, n.S0.Floats, n.Out.GradSpan,
-            dq, dkv, dkv[c..], n.S1.IsEmpty ? default : n.S1.Ints[..batch]);
+            dq, dkv, dkv[c..], n.S1.IsEmpty ? default : n.S1.Ints[..batch], n.F0, n.Seed);
         scratch.Return();
     }
 

@@ -37,7 +37,7 @@ public static unsafe class Attention
         ReadOnlySpan<float> q, int qStride,
         ReadOnlySpan<float> k, ReadOnlySpan<float> v, int kvStride,
         Span<float> output, Span<float> logSumExp,
-        ReadOnlySpan<int> keyLengths = default)
+        ReadOnlySpan<int> keyLengths = default, float dropout = 0f, ulong seed = 0)
     {
         using var timing = Profiler.Time(KernelKind.Attention);
         Check(s, q.Length, qStride, k.Length, v.Length, kvStride, output.Length, logSumExp.Length, keyLengths);
@@ -45,7 +45,7 @@ public static unsafe class Attention
         fixed (float* pq = q, pk = k, pv = v, po = output, pl = logSumExp)
         fixed (int* pn = keyLengths)
         {
-            var job = new Job(s, pq, qStride, pk, pv, kvStride, pn, keyLengths.IsEmpty) { O = po, Lse = pl };
+            var job = new Job(s, pq, qStride, pk, pv, kvStride, pn, keyLengths.IsEmpty) { O = po, Lse = pl, DropoutP = dropout, Seed = seed };
             Run(s, job, backward: false);
         }
     }
@@ -57,7 +57,7 @@ public static unsafe class Attention
         ReadOnlySpan<float> k, ReadOnlySpan<float> v, int kvStride,
         ReadOnlySpan<float> output, ReadOnlySpan<float> logSumExp, ReadOnlySpan<float> dOutput,
         Span<float> dq, Span<float> dk, Span<float> dv,
-        ReadOnlySpan<int> keyLengths = default)
+        ReadOnlySpan<int> keyLengths = default, float dropout = 0f, ulong seed = 0)
     {
         using var timing = Profiler.Time(KernelKind.Attention);
         Check(s, q.Length, qStride, k.Length, v.Length, kvStride, output.Length, logSumExp.Length, keyLengths);
@@ -67,7 +67,7 @@ public static unsafe class Attention
         fixed (float* pq = q, pk = k, pv = v, po = output, pl = logSumExp, pdo = dOutput, pdq = dq, pdk = dk, pdv = dv)
         fixed (int* pn = keyLengths)
         {
-            var job = new Job(s, pq, qStride, pk, pv, kvStride, pn, keyLengths.IsEmpty) { O = po, Lse = pl, DO = pdo, DQ = pdq, DK = pdk, DV = pdv };
+            var job = new Job(s, pq, qStride, pk, pv, kvStride, pn, keyLengths.IsEmpty) { O = po, Lse = pl, DO = pdo, DQ = pdq, DK = pdk, DV = pdv, DropoutP = dropout, Seed = seed };
             Run(s, job, backward: true);
         }
     }
@@ -100,6 +100,9 @@ public static unsafe class Attention
         public float* DQ { get; init; }
         public float* DK { get; init; }
         public float* DV { get; init; }
+        /// <summary>Dropout on the attention probabilities (nanoGPT's attn_dropout); the mask of a query row is a function of (seed, row).</summary>
+        public float DropoutP { get; init; }
+        public ulong Seed { get; init; }
         [ThreadStatic] static float[]? scratch;
 
         int Visible(int b, int i)
@@ -182,7 +185,7 @@ public static unsafe class Attention
         public void Forward(int item)
         {
             // A few query rows (a decode step) do not repay copying the whole of K: dot each key directly.
-            if (s.QueryLength <= 4) ForwardDirect(item);
+            if (s.QueryLength <= 4 && DropoutP == 0) ForwardDirect(item);
             else if (Simd.Use512) ForwardTiled<Vector512<float>, Lanes512>(item);
             else ForwardTiled<Vector256<float>, Lanes256>(item);
         }
@@ -194,6 +197,17 @@ public static unsafe class Attention
         }
 
         int Keys(int b) => noLengths ? s.KeyLength : Math.Min(lengths[b], s.KeyLength);
+
+        [ThreadStatic] static byte[]? keep;
+
+        /// <summary>Inverted dropout on the first n entries of a score row, with the mask of query row (b, h, i).</summary>
+        void DropRow(float* row, int n, int b, int h, int i)
+        {
+            if (keep is null || keep.Length < n) keep = new byte[Math.Max(n, 1024)];
+            ulong rowSeed = Seed ^ (0x9E3779B97F4A7C15UL * (ulong)(((long)b * s.Heads + h) * s.QueryLength + i + 1));
+            var x = new Span<float>(row, n);
+            Dropout.Forward(x, x, keep.AsSpan(0, n), DropoutP, rowSeed);
+        }
 
         /// <summary>dst[r·ld + c] = src[r·srcStride + c] for r &lt; rows, c &lt; D; zeros in the rest of [rowsTo, ld].</summary>
         static void CopyRows(float* dst, int ld, int rowsTo, float* src, long srcStride, int rows, int D)
@@ -243,6 +257,7 @@ public static unsafe class Attention
                         float max = System.Numerics.Tensors.TensorPrimitives.Max(x);
                         sums[r] = ExpShifted(row, visible, max);
                         Lse[(long)(b * s.Heads + h) * s.QueryLength + i0 + r] = max + MathF.Log(sums[r]);
+                        if (DropoutP > 0) DropRow(row, visible, b, h, i0 + r); // O = dropout(P)·V; the sum stays the undropped one
                     }
                     for (int d0 = 0; d0 < dp; d0 += w2)
                         Tile<V, L>(p, kp, 1, vr + d0, dp, seen, o + d0, dp, accumulate: false);
@@ -304,9 +319,11 @@ public static unsafe class Attention
                             var dsi = new Span<float>(dsr, visible);
                             System.Numerics.Tensors.TensorPrimitives.Multiply(pi, scale, pi);
                             ExpShifted(pr, visible, lse);                                    // p = exp(scale·s − lse)
+                            if (DropoutP > 0) DropRow(dsr, visible, b, h, i0 + r);             // dP = (dO·Vᵀ)∘mask/(1−p)
                             System.Numerics.Tensors.TensorPrimitives.Subtract(dsi, di, dsi);  // dp − D_i
                             System.Numerics.Tensors.TensorPrimitives.Multiply(dsi, pi, dsi);
                             System.Numerics.Tensors.TensorPrimitives.Multiply(dsi, scale, dsi);
+                            if (DropoutP > 0) DropRow(pr, visible, b, h, i0 + r);             // dV takes dropout(P)
                         }
                         for (int d0 = 0; d0 < dp; d0 += w2)
                             Tile<V, L>(ds + r0 * kp, kp, 1, kr + d0, dp, seen, dq + d0, dp, accumulate: false);

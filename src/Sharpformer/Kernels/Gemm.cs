@@ -88,6 +88,32 @@ public static unsafe class Gemm
         else Parallelism.For(chunks, new SkinnyBox(job).Run);
     }
 
+    /// <summary>
+    /// c[0..4) += x·B[j] for the four rows of B starting at b (k floats each): one pass over x for four
+    /// columns, four accumulators, then one horizontal sum each. Rows of a decode step's weight matrices.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Dot4<V, L>(float* x, float* b, int k, float* c) where V : struct where L : struct, ILanes<V>
+    {
+        float* b0 = b, b1 = b + k, b2 = b + 2 * k, b3 = b + 3 * k;
+        V s0 = default, s1 = default, s2 = default, s3 = default;
+        int p = 0, w = L.Count;
+        for (; p + w <= k; p += w)
+        {
+            V xv = L.Load(x + p);
+            s0 = L.Fma(xv, L.Load(b0 + p), s0);
+            s1 = L.Fma(xv, L.Load(b1 + p), s1);
+            s2 = L.Fma(xv, L.Load(b2 + p), s2);
+            s3 = L.Fma(xv, L.Load(b3 + p), s3);
+        }
+        float t0 = L.Sum(s0), t1 = L.Sum(s1), t2 = L.Sum(s2), t3 = L.Sum(s3);
+        for (; p < k; p++)
+        {
+            t0 += x[p] * b0[p]; t1 += x[p] * b1[p]; t2 += x[p] * b2[p]; t3 += x[p] * b3[p];
+        }
+        c[0] += t0; c[1] += t1; c[2] += t2; c[3] += t3;
+    }
+
     sealed class SkinnyBox(SkinnyJob job)
     {
         public void Run(int item) => job.Run(item);
@@ -114,7 +140,13 @@ public static unsafe class Gemm
                     float* ci = c + (long)i * n;
                     if (transB)
                     {
-                        for (int j = j0; j < j1; j++) ci[j] += TensorPrimitives.Dot(ai, new ReadOnlySpan<float>(b + (long)j * k, k));
+                        fixed (float* x = ai)
+                        {
+                            int j = j0;
+                            if (Simd.Use512) for (; j + 4 <= j1; j += 4) Dot4<Vector512<float>, Lanes512>(x, b + (long)j * k, k, ci + j);
+                            else for (; j + 4 <= j1; j += 4) Dot4<Vector256<float>, Lanes256>(x, b + (long)j * k, k, ci + j);
+                            for (; j < j1; j++) ci[j] += TensorPrimitives.Dot(ai, new ReadOnlySpan<float>(b + (long)j * k, k));
+                        }
                     }
                     else
                     {

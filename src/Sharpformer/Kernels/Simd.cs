@@ -32,6 +32,7 @@ internal unsafe interface ILanes<V> where V : struct
     static abstract V Splat(float x);
     static abstract V Fma(V a, V b, V c);
     static abstract V Add(V a, V b);
+    static abstract float Sum(V x);
 }
 
 internal unsafe struct Lanes512 : ILanes<Vector512<float>>
@@ -42,6 +43,7 @@ internal unsafe struct Lanes512 : ILanes<Vector512<float>>
     public static Vector512<float> Splat(float x) => Vector512.Create(x);
     public static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
     public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+    public static float Sum(Vector512<float> x) => Vector512.Sum(x);
 }
 
 internal unsafe struct Lanes256 : ILanes<Vector256<float>>
@@ -52,4 +54,5 @@ internal unsafe struct Lanes256 : ILanes<Vector256<float>>
     public static Vector256<float> Splat(float x) => Vector256.Create(x);
     public static Vector256<float> Fma(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
     public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+    public static float Sum(Vector256<float> x) => Vector256.Sum(x);
 }

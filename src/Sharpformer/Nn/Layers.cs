@@ -173,9 +173,9 @@ public sealed class MultiHeadAttention : Module
     public Linear QkvProj { get; }
     public Linear OutProj { get; }
 
-    /// <summary>x [B, T, C] → [B, T, C]; keyLengths [B] (optional) masks keys at and past each row's length.</summary>
-    public Tensor Forward(Tensor x, ReadOnlySpan<int> keyLengths = default) =>
-        OutProj.Forward(Ops.SelfAttention(QkvProj.Forward(x), Heads, Causal, keyLengths));
+    /// <summary>x [B, T, C] → [B, T, C]; keyLengths [B] (optional) masks keys at and past each row's length; dropout acts on the attention probabilities.</summary>
+    public Tensor Forward(Tensor x, ReadOnlySpan<int> keyLengths = default, float dropout = 0f, ulong seed = 0) =>
+        OutProj.Forward(Ops.SelfAttention(QkvProj.Forward(x), Heads, Causal, keyLengths, dropout, seed));
 }
 
 /// <summary>
@@ -202,6 +202,6 @@ public sealed class CrossAttention : Module
     public Linear OutProj { get; }
 
     /// <summary>x [B, Tq, C] attends to memory [B, Tk, C]; memoryLengths [B] (optional) masks padded memory.</summary>
-    public Tensor Forward(Tensor x, Tensor memory, ReadOnlySpan<int> memoryLengths = default) =>
-        OutProj.Forward(Ops.CrossAttention(QProj.Forward(x), KvProj.Forward(memory), Heads, memoryLengths));
+    public Tensor Forward(Tensor x, Tensor memory, ReadOnlySpan<int> memoryLengths = default, float dropout = 0f, ulong seed = 0) =>
+        OutProj.Forward(Ops.CrossAttention(QProj.Forward(x), KvProj.Forward(memory), Heads, memoryLengths, dropout, seed));
 }

@@ -22,7 +22,7 @@ public sealed record TransformerBlockOptions
     /// <summary>Adds cross-attention to an encoder's output (ln_cross, cross_attn.*) between self-attention and the MLP.</summary>
     public bool CrossAttention { get; init; }
     public bool Bias { get; init; } = true;
-    /// <summary>Residual dropout after each sub-layer (training mode only).</summary>
+    /// <summary>Dropout on the attention probabilities and after each sub-layer (training mode only), as nanoGPT.</summary>
     public float Dropout { get; init; }
     public float LayerNormEpsilon { get; init; } = 1e-5f;
 
@@ -108,11 +108,11 @@ public sealed class TransformerBlock : Module
             // outputs are recomputed in backward instead of stored, and each residual add and dropout is fused
             // into the projection before it (Ops.Linear with a LinearInput).
             var qkv = Attn.QkvProj.Forward(x, Ln1.AsInput);
-            x = Attn.OutProj.Forward(Ops.SelfAttention(qkv, Attn.Heads, Attn.Causal, keyLengths), LinearInput.AsIs, x, DropoutP, DropoutSeed());
+            x = Attn.OutProj.Forward(Ops.SelfAttention(qkv, Attn.Heads, Attn.Causal, keyLengths, DropoutP, DropoutSeed()), LinearInput.AsIs, x, DropoutP, DropoutSeed());
             if (Cross is not null)
             {
                 var q = Cross.QProj.Forward(x, LnCross!.AsInput);
-                var attended = Ops.CrossAttention(q, Cross.KvProj.Forward(memory!), Cross.Heads, memoryLengths);
+                var attended = Ops.CrossAttention(q, Cross.KvProj.Forward(memory!), Cross.Heads, memoryLengths, DropoutP, DropoutSeed());
                 x = Cross.OutProj.Forward(attended, LinearInput.AsIs, x, DropoutP, DropoutSeed());
             }
             var hidden = Mlp.Fc.Forward(x, Ln2.AsInput);
@@ -120,8 +120,8 @@ public sealed class TransformerBlock : Module
         }
         else
         {
-            x = Ln1.Forward(Ops.Add(x, Drop(Attn.Forward(x, keyLengths))));
-            if (Cross is not null) x = LnCross!.Forward(Ops.Add(x, Drop(Cross.Forward(x, memory!, memoryLengths))));
+            x = Ln1.Forward(Ops.Add(x, Drop(Attn.Forward(x, keyLengths, DropoutP, DropoutSeed()))));
+            if (Cross is not null) x = LnCross!.Forward(Ops.Add(x, Drop(Cross.Forward(x, memory!, memoryLengths, DropoutP, DropoutSeed()))));
             x = Ln2.Forward(Ops.Add(x, Drop(Mlp.Forward(x))));
         }
         return x;

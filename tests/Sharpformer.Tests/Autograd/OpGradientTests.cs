@@ -195,6 +195,32 @@ public class OpGradientTests
         Check(() => Ops.Dot(Ops.SelfAttention(qkv, heads, causal, keyLengths), r), [qkv]);
     }
 
+    /// <summary>Dropout on the attention probabilities: backward replays the forward's masks (a short and a tiled sequence).</summary>
+    [Theory]
+    [InlineData(3)]
+    [InlineData(9)]
+    public void SelfAttentionWithDropout(int time)
+    {
+        int batch = 2, heads = 2, c = 8;
+        var qkv = Random(rng, 1, batch, time, 3 * c);
+        var r = Constant(rng, batch, time, c);
+        Check(() => Ops.Dot(Ops.SelfAttention(qkv, heads, causal: true, dropout: 0.3f, seed: 11), r), [qkv]);
+        using (Graph.NoGrad())
+        {
+            var plain = Ops.SelfAttention(qkv, heads, causal: true).ToArray();
+            var dropped = Ops.SelfAttention(qkv, heads, causal: true, dropout: 0.3f, seed: 11).ToArray();
+            Assert.Equal(dropped, Ops.SelfAttention(qkv, heads, causal: true, dropout: 0.3f, seed: 11).ToArray());
+            Assert.NotEqual(plain, dropped);
+            // Row 0 sees one key: with it dropped its output is 0, kept it is v / (1 − p).
+            for (int b = 0; b < batch; b++)
+                for (int d = 0; d < c; d++)
+                {
+                    float v = qkv.Span[b * time * 3 * c + 2 * c + d], o = dropped[b * time * c + d];
+                    Assert.True(o == 0 || Math.Abs(o - v / 0.7f) < 1e-5f, $"row 0 of batch {b}: {o} is neither 0 nor {v / 0.7f}");
+                }
+        }
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
