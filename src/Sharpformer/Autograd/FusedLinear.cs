@@ -112,6 +112,16 @@ public static unsafe partial class Ops
         return h;
     }
 
+    static void ActivationBackward(Models.Activation activation, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite)
+    {
+        switch (activation)
+        {
+            case Models.Activation.GeluTanh: K.Activations.GeluBackward(x, dy, dx, overwrite); break;
+            case Models.Activation.GeluErf: K.Activations.GeluErfBackward(x, dy, dx, overwrite); break;
+            default: K.Activations.ReluBackward(x, dy, dx, overwrite); break;
+        }
+    }
+
     static void FusedLinearBackward(ref Node n)
     {
         Tensor x = n.A!, w = n.B!;
@@ -146,7 +156,6 @@ public static unsafe partial class Ops
             var db = b.GradSpan;
             for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, new ReadOnlySpan<float>(dz + (long)r * outF, outF), db);
         }
-        h.Return();
         bool normGrads = input.Kind == LinearInput.Transform.LayerNorm && (input.Gamma!.NeedsGrad || (input.Beta?.NeedsGrad ?? false));
         if (x.NeedsGrad || normGrads)
         {
@@ -155,9 +164,18 @@ public static unsafe partial class Ops
                 x.EnsureGrad();
                 K.Gemm.Multiply(dz, w.Data, x.GradData, rows, outF, inF, transA: false, transB: false, null, accumulate: true); // dX += dZ·W
             }
+            else if (input.Kind == LinearInput.Transform.Activation && x.GradData is null)
+            {
+                // x's gradient is not started: dH = dZ·W goes straight into it and becomes f'(x)·dH in place.
+                h.Return();
+                h = default;
+                x.EnsureGrad(clear: false);
+                K.Gemm.Multiply(dz, w.Data, x.GradData, rows, outF, inF, transA: false, transB: false, null, accumulate: false);
+                ActivationBackward(input.Activation, x.Span, x.GradSpan, x.GradSpan, overwrite: true);
+            }
             else
             {
-                var dh = NativeBuffer.Rent((nuint)x.Length * sizeof(float));
+                var dh = h; // f(x) is no longer needed: its buffer takes dH = dZ·W
                 K.Gemm.Multiply(dz, w.Data, (float*)dh.Pointer, rows, outF, inF, transA: false, transB: false, null, accumulate: false);
                 var dhs = dh.Floats[..x.Length];
                 if (input.Kind == LinearInput.Transform.LayerNorm)
@@ -172,15 +190,10 @@ public static unsafe partial class Ops
                 else
                 {
                     x.EnsureGrad();
-                    switch (input.Activation)
-                    {
-                        case Models.Activation.GeluTanh: K.Activations.GeluBackward(x.Span, dhs, x.GradSpan); break;
-                        case Models.Activation.GeluErf: K.Activations.GeluErfBackward(x.Span, dhs, x.GradSpan); break;
-                        default: K.Activations.ReluBackward(x.Span, dhs, x.GradSpan); break;
-                    }
+                    ActivationBackward(input.Activation, x.Span, dhs, x.GradSpan, overwrite: false);
                 }
-                dh.Return();
             }
         }
+        h.Return();
     }
 }

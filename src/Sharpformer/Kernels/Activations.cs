@@ -21,15 +21,16 @@ public static unsafe class Activations
     const int ParallelThreshold = 1 << 15;
 
     public static void GeluForward(ReadOnlySpan<float> x, Span<float> y) => Run(x, default, y, Op.GeluTanh);
-    public static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => Run(x, dy, dx, Op.GeluTanhBackward);
+    /// <summary>dx += dy·f'(x); with <paramref name="overwrite"/>, dx = dy·f'(x) and dy may be dx itself (in place).</summary>
+    public static void GeluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite = false) => Run(x, dy, dx, Op.GeluTanhBackward, overwrite);
     public static void GeluErfForward(ReadOnlySpan<float> x, Span<float> y) => Run(x, default, y, Op.GeluErf);
-    public static void GeluErfBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => Run(x, dy, dx, Op.GeluErfBackward);
+    public static void GeluErfBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite = false) => Run(x, dy, dx, Op.GeluErfBackward, overwrite);
     public static void ReluForward(ReadOnlySpan<float> x, Span<float> y) => Run(x, default, y, Op.Relu);
-    public static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => Run(x, dy, dx, Op.ReluBackward);
+    public static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite = false) => Run(x, dy, dx, Op.ReluBackward, overwrite);
 
     enum Op { GeluTanh, GeluTanhBackward, GeluErf, GeluErfBackward, Relu, ReluBackward }
 
-    static void Run(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> result, Op op)
+    static void Run(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> result, Op op, bool overwrite = false)
     {
         using var timing = Profiler.Time(KernelKind.Activation);
         bool backward = op is Op.GeluTanhBackward or Op.GeluErfBackward or Op.ReluBackward;
@@ -40,13 +41,13 @@ public static unsafe class Activations
             int n = x.Length;
             if (n < ParallelThreshold || Parallelism.ThreadCount == 1)
             {
-                Apply(px, pdy, pr, n, op);
+                Apply(px, pdy, pr, n, op, overwrite);
                 return;
             }
             var job = Job.Current;
-            job.Set(px, pdy, pr, n, op);
+            job.Set(px, pdy, pr, n, op, overwrite);
             Parallelism.For((n + Chunk - 1) / Chunk, job.Body);
-            job.Set(null, null, null, 0, op);
+            job.Set(null, null, null, 0, op, false);
         }
     }
 
@@ -60,28 +61,31 @@ public static unsafe class Activations
         float* x, dy, r;
         int n;
         Op op;
+        bool overwrite;
 
         Job() => Body = Execute;
 
-        public void Set(float* x, float* dy, float* r, int n, Op op) { this.x = x; this.dy = dy; this.r = r; this.n = n; this.op = op; }
+        public void Set(float* x, float* dy, float* r, int n, Op op, bool overwrite) { this.x = x; this.dy = dy; this.r = r; this.n = n; this.op = op; this.overwrite = overwrite; }
 
         void Execute(int chunk)
         {
             int start = chunk * Chunk;
-            Apply(x + start, dy == null ? null : dy + start, r + start, Math.Min(Chunk, n - start), op);
+            Apply(x + start, dy == null ? null : dy + start, r + start, Math.Min(Chunk, n - start), op, overwrite);
         }
     }
 
-    static void Apply(float* x, float* dy, float* r, int n, Op op)
+    static void Apply(float* x, float* dy, float* r, int n, Op op, bool overwrite)
     {
+        // Overwriting is adding into zeros: clear first unless dx is dy itself, then scale in place.
+        if (overwrite && r != dy) new Span<float>(r, n).Clear();
         switch (op)
         {
             case Op.GeluTanh: Forward<GeluTanhOp>(x, r, n); break;
             case Op.GeluErf: Forward<GeluErfOp>(x, r, n); break;
             case Op.Relu: Forward<ReluOp>(x, r, n); break;
-            case Op.GeluTanhBackward: Backward<GeluTanhOp>(x, dy, r, n); break;
-            case Op.GeluErfBackward: Backward<GeluErfOp>(x, dy, r, n); break;
-            default: Backward<ReluOp>(x, dy, r, n); break;
+            case Op.GeluTanhBackward: Backward<GeluTanhOp>(x, dy, r, n, overwrite && r == dy); break;
+            case Op.GeluErfBackward: Backward<GeluErfOp>(x, dy, r, n, overwrite && r == dy); break;
+            default: Backward<ReluOp>(x, dy, r, n, overwrite && r == dy); break;
         }
     }
 
@@ -118,9 +122,28 @@ public static unsafe class Activations
         }
     }
 
-    /// <summary>dx += dy · f'(x).</summary>
-    static void Backward<T>(float* x, float* dy, float* dx, int n) where T : IActivation
+    /// <summary>dx += dy · f'(x), or (inPlace: dx is dy) dx = dx · f'(x).</summary>
+    static void Backward<T>(float* x, float* dy, float* dx, int n, bool inPlace) where T : IActivation
     {
+        if (inPlace)
+        {
+            // dy·f'(x) + 0, element by element from the same loads: each lane reads dy before it is overwritten.
+            int j = 0;
+            if (Simd.Use512 && Vector512.IsHardwareAccelerated)
+                for (; j + 16 <= n; j += 16)
+                    Vector512.Store(T.AddGrad(Vector512.Load(x + j), Vector512.Load(dy + j), Vector512<float>.Zero), dx + j);
+            for (; j + 8 <= n; j += 8)
+                Vector256.Store(T.AddGrad(Vector256.Load(x + j), Vector256.Load(dy + j), Vector256<float>.Zero), dx + j);
+            if (j < n)
+            {
+                float* tx = stackalloc float[8], tdy = stackalloc float[8];
+                int rest = n - j;
+                for (int q = 0; q < 8; q++) { tx[q] = q < rest ? x[j + q] : 0f; tdy[q] = q < rest ? dy[j + q] : 0f; }
+                Vector256.Store(T.AddGrad(Vector256.Load(tx), Vector256.Load(tdy), Vector256<float>.Zero), tdy);
+                for (int q = 0; q < rest; q++) dx[j + q] = tdy[q];
+            }
+            return;
+        }
         int i = 0;
         if (Simd.Use512 && Vector512.IsHardwareAccelerated)
         {

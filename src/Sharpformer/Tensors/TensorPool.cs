@@ -13,7 +13,7 @@ public static unsafe class TensorPool
     const nuint Alignment = 64;
     static readonly Dictionary<nuint, Stack<nint>> free = [];
     static readonly Lock gate = new();
-    static long allocations, bytesAllocated, bytesPooled, rented;
+    static long allocations, bytesAllocated, bytesPooled, rented, bytesRented, peakBytesRented;
 
     /// <summary>Native buffers allocated from the OS so far (a steady-state step adds none).</summary>
     public static long Allocations => Volatile.Read(ref allocations);
@@ -23,6 +23,14 @@ public static unsafe class TensorPool
 
     /// <summary>Bytes sitting idle in the pool, ready for reuse.</summary>
     public static long BytesPooled => Volatile.Read(ref bytesPooled);
+
+    /// <summary>The most bytes rented out at once since start-up (or <see cref="ResetPeak"/>): the memory a step truly needs at its peak.</summary>
+    public static long PeakBytesRented => Volatile.Read(ref peakBytesRented);
+
+    public static void ResetPeak()
+    {
+        lock (gate) peakBytesRented = bytesRented;
+    }
 
     /// <summary>Buffers currently rented out (intermediates alive plus caller-owned tensors).</summary>
     public static long Rented => Volatile.Read(ref rented);
@@ -42,6 +50,8 @@ public static unsafe class TensorPool
                 bytesPooled -= (long)size;
             }
             rented++;
+            bytesRented += (long)size;
+            if (bytesRented > peakBytesRented) peakBytesRented = bytesRented;
         }
         if (p is null)
         {
@@ -79,6 +89,7 @@ public static unsafe class TensorPool
             stack.Push((nint)p);
             bytesPooled += (long)size;
             rented--;
+            bytesRented -= (long)size;
         }
     }
 
@@ -89,6 +100,7 @@ public static unsafe class TensorPool
         FreeAligned(p);
         Interlocked.Add(ref bytesAllocated, -(long)RoundUp(bytes == 0 ? 1 : bytes));
         Interlocked.Decrement(ref rented);
+        lock (gate) bytesRented -= (long)RoundUp(bytes == 0 ? 1 : bytes);
     }
 
     /// <summary>Frees every idle pooled buffer. Rented buffers are unaffected.</summary>

@@ -56,6 +56,8 @@ public class OpGradientTests
         if (beta is not null) inputs.Add(beta);
         if (residual is not null) inputs.Add(residual);
         Check(() => Ops.Dot(Ops.Linear(x, w, b, input, residual, dropout, seed: 99), r), [.. inputs], eps: 1e-2f, atol: 3e-3, rtol: 2e-2);
+        // x an intermediate whose gradient the op starts (the activation case then works in place).
+        Check(() => Ops.Dot(Ops.Linear(Ops.Scale(x, 1.5f), w, b, input, residual, dropout, seed: 99), r), [.. inputs], eps: 1e-2f, atol: 3e-3, rtol: 2e-2);
 
         // The same values as the unfused ops (up to rounding).
         using (Graph.NoGrad())

@@ -52,7 +52,7 @@ public class ActivationsTests
     static double GeluErfGrad(double x) => Phi(x) + x * Math.Exp(-0.5 * x * x) / Math.Sqrt(2 * Math.PI);
 
     delegate void Fwd(ReadOnlySpan<float> x, Span<float> y);
-    delegate void Bwd(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx);
+    delegate void Bwd(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite);
 
     /// <summary>
     /// Name, kernels, reference and derivative, and the allowed error |got − want| ≤ rel·|want| + abs·|x|.
@@ -96,7 +96,16 @@ public class ActivationsTests
                 var y = new float[n];
                 k.fwd(x, y);
                 var dx = (float[])dx0.Clone();
-                k.bwd(x, dy, dx);
+                k.bwd(x, dy, dx, false);
+                // Overwriting, into a separate buffer and in place over dy, is adding into zeros, bit for bit.
+                var zeros = new float[n];
+                k.bwd(x, dy, zeros, false);
+                var over = Random(n, 5);
+                k.bwd(x, dy, over, true);
+                BitEqual(zeros, over, $"{k.name} overwrite ({path}, {threads} threads)");
+                var inPlace = (float[])dy.Clone();
+                k.bwd(x, inPlace, inPlace, true);
+                BitEqual(zeros, inPlace, $"{k.name} in place ({path}, {threads} threads)");
                 for (int i = 0; i < n; i++)
                 {
                     double want = k.f(x[i]);
@@ -124,7 +133,7 @@ public class ActivationsTests
         foreach (var k in Kinds)
         {
             var dx = new float[x.Length];
-            k.bwd(x, Enumerable.Repeat(1f, x.Length).ToArray(), dx);
+            k.bwd(x, Enumerable.Repeat(1f, x.Length).ToArray(), dx, false);
             var p = new float[1]; var q = new float[1];
             for (int i = 0; i < x.Length; i++)
             {
@@ -147,7 +156,7 @@ public class ActivationsTests
             {
                 var x = Enumerable.Repeat(v, n).ToArray(); var y = new float[n]; var dx = new float[n];
                 k.fwd(x, y);
-                k.bwd(x, x, dx);
+                k.bwd(x, x, dx, false);
                 BitEqual(Enumerable.Repeat(y[0], n).ToArray(), y, $"{k.name}({v}) by position");
                 BitEqual(Enumerable.Repeat(dx[0], n).ToArray(), dx, $"{k.name}'({v}) by position");
             }
