@@ -102,14 +102,19 @@ public static unsafe partial class Ops
             K.LayerNorm.Forward(x.Span, input.Gamma!.Span, input.Beta is null ? default : input.Beta.Span, hs,
                 stats.Floats[..rows], stats.Floats.Slice(rows, rows), rows, cols, input.Eps);
         }
-        else
-            switch (input.Activation)
-            {
-                case Models.Activation.GeluTanh: K.Activations.GeluForward(x.Span, hs); break;
-                case Models.Activation.GeluErf: K.Activations.GeluErfForward(x.Span, hs); break;
-                default: K.Activations.ReluForward(x.Span, hs); break;
-            }
+        else ActivationForward(input.Activation, x.Span, hs);
         return h;
+    }
+
+    /// <summary>y = activation(x) through the kernel of that activation (also a decode step's MLP).</summary>
+    internal static void ActivationForward(Models.Activation activation, ReadOnlySpan<float> x, Span<float> y)
+    {
+        switch (activation)
+        {
+            case Models.Activation.GeluTanh: K.Activations.GeluForward(x, y); break;
+            case Models.Activation.GeluErf: K.Activations.GeluErfForward(x, y); break;
+            default: K.Activations.ReluForward(x, y); break;
+        }
     }
 
     static void ActivationBackward(Models.Activation activation, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite)

@@ -70,18 +70,13 @@ public sealed unsafe class Graph : IDisposable
     Storage Alive => storage ?? throw new ObjectDisposedException(nameof(Graph));
 
     /// <summary>A new tensor owned by the current scope, or caller-owned when no scope is open.</summary>
-    internal static Tensor NewTensor(ReadOnlySpan<int> shape, bool clear = false)
-    {
-        var g = current;
-        var t = Tensor.Create(shape, g, clear);
-        g?.storage!.Tensors.Add(t);
-        return t;
-    }
+    internal static Tensor NewTensor(ReadOnlySpan<int> shape, bool clear = false) =>
+        current is { } g ? g.NewOwnedTensor(shape, clear) : Tensor.Create(shape, null, clear);
 
-    /// <summary>A new tensor owned by this scope even while an inner scope is current (checkpointing).</summary>
-    internal Tensor NewOwnedTensor(ReadOnlySpan<int> shape)
+    /// <summary>A new tensor owned by this scope, also while an inner scope is current (checkpointing).</summary>
+    internal Tensor NewOwnedTensor(ReadOnlySpan<int> shape, bool clear = false)
     {
-        var t = Tensor.Create(shape, this);
+        var t = Tensor.Create(shape, this, clear);
         Alive.Tensors.Add(t);
         return t;
     }

@@ -4,7 +4,7 @@ namespace Sharpformer.Autograd;
 
 internal enum OpKind : byte
 {
-    Linear, LayerNorm, GeluTanh, GeluErf, Relu, Add, AddPositions, Scale, Dropout, Embedding,
+    LayerNorm, GeluTanh, GeluErf, Relu, Add, AddPositions, Scale, Dropout, Embedding,
     SelfAttention, CrossAttention, CrossEntropy, Dot,
     Reshape, PrependRow, TakePosition, Checkpoint, FusedLinear,
 }

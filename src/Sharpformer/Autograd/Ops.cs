@@ -16,45 +16,8 @@ public static unsafe partial class Ops
     // ---------------------------------------------------------------- linear
 
     /// <summary>y = x·Wᵀ + b: x [..., in], weight [out, in] (PyTorch layout), bias [out] or null → [..., out].</summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
-    {
-        if (weight.Rank != 2 || x.Rank < 1 || x.Cols != weight.Dim(1))
-            throw new ArgumentException($"Linear: input {x.ShapeText} does not match weight {weight.ShapeText} (expected [..., in] and [out, in]).", nameof(x));
-        int rows = x.Rows, inF = weight.Dim(1), outF = weight.Dim(0);
-        if (bias is not null && (bias.Rank != 1 || bias.Length != outF))
-            throw new ArgumentException($"Linear: bias {bias.ShapeText} does not match weight {weight.ShapeText} (expected [{outF}]).", nameof(bias));
-        Span<int> shape = stackalloc int[x.Rank];
-        x.Shape.CopyTo(shape);
-        shape[^1] = outF;
-        var y = Graph.NewTensor(shape);
-        Gemm.Multiply(x.Span, weight.Span, y.Span, rows, inF, outF, transB: true, bias: bias is null ? default : bias.Span);
-        if (Graph.ShouldRecord(x, weight, bias))
-            Graph.Append(new Node { Kind = OpKind.Linear, Out = y, A = x, B = weight, C = bias, I0 = rows, I1 = inF, I2 = outF });
-        return y;
-    }
-
-    static void LinearBackward(ref Node n)
-    {
-        Tensor x = n.A!, w = n.B!, y = n.Out;
-        int rows = n.I0, inF = n.I1, outF = n.I2;
-        var dy = y.GradSpan;
-        if (x.NeedsGrad)
-        {
-            x.EnsureGrad();
-            Gemm.Multiply(dy, w.Span, x.GradSpan, rows, outF, inF, accumulate: true);        // dX += dY·W
-        }
-        if (w.NeedsGrad)
-        {
-            w.EnsureGrad();
-            Gemm.Multiply(dy, x.Span, w.GradSpan, outF, rows, inF, transA: true, accumulate: true); // dW += dYᵀ·X
-        }
-        if (n.C is { NeedsGrad: true } b)
-        {
-            b.EnsureGrad();
-            var db = b.GradSpan;
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, dy.Slice(r * outF, outF), db);
-        }
-    }
+    /// <remarks>The fused op of FusedLinear.cs with nothing fused: one forward and one backward serve both.</remarks>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => Linear(x, weight, bias, LinearInput.AsIs);
 
     // ---------------------------------------------------------------- layer norm
 
@@ -190,12 +153,23 @@ public static unsafe partial class Ops
             throw new ArgumentException($"AddPositions: input {x.ShapeText} needs a table [>= {(x.Rank == 3 ? x.Dim(1) : 0)}, C] with C its last dimension; got {table.ShapeText}.", nameof(table));
         int batch = x.Dim(0), rowsPerSeq = x.Dim(1) * x.Dim(2);
         var y = Graph.NewTensor(x.Shape);
-        ReadOnlySpan<float> xs = x.Span, ts = table.Span[..rowsPerSeq];
-        var ys = y.Span;
-        for (int b = 0; b < batch; b++)
-            TensorPrimitives.Add(xs.Slice(b * rowsPerSeq, rowsPerSeq), ts, ys.Slice(b * rowsPerSeq, rowsPerSeq));
+        AddToEverySequence(x.Span, table.Span[..rowsPerSeq], y.Span);
         if (Graph.ShouldRecord(x, table)) Graph.Append(new Node { Kind = OpKind.AddPositions, Out = y, A = x, B = table, I0 = batch, I1 = rowsPerSeq });
         return y;
+    }
+
+    /// <summary>y[b] = x[b] + table for every sequence b (x and y hold whole sequences of table's length; y may be x).</summary>
+    static void AddToEverySequence(ReadOnlySpan<float> x, ReadOnlySpan<float> table, Span<float> y)
+    {
+        for (int start = 0; start < x.Length; start += table.Length)
+            TensorPrimitives.Add(x.Slice(start, table.Length), table, y.Slice(start, table.Length));
+    }
+
+    /// <summary>sum += dy[b] over every sequence b: the gradient of a table added to every sequence.</summary>
+    static void SumOverSequences(ReadOnlySpan<float> dy, Span<float> sum)
+    {
+        for (int start = 0; start < dy.Length; start += sum.Length)
+            TensorPrimitives.Add(sum, dy.Slice(start, sum.Length), sum);
     }
 
     static void AddPositionsBackward(ref Node n)
@@ -210,8 +184,7 @@ public static unsafe partial class Ops
         if (table.NeedsGrad)
         {
             table.EnsureGrad();
-            var dt = table.GradSpan[..n.I1];
-            for (int b = 0; b < n.I0; b++) TensorPrimitives.Add(dt, dy.Slice(b * n.I1, n.I1), dt);
+            SumOverSequences(dy, table.GradSpan[..n.I1]);
         }
     }
 
@@ -281,13 +254,7 @@ public static unsafe partial class Ops
                 throw new ArgumentException($"Embedding: id {ids[i]} at position {i} is outside the table {table.ShapeText}.", nameof(ids));
         var y = Graph.NewTensor([batch, time, dim]);
         K.Embedding.Forward(ids, table.Span, y.Span, dim);
-        int perSequence = time * dim;
-        if (positions is not null)
-            for (int b = 0; b < batch; b++)
-            {
-                var row = y.Span.Slice(b * perSequence, perSequence);
-                TensorPrimitives.Add(row, positions.Span[..perSequence], row);
-            }
+        if (positions is not null) AddToEverySequence(y.Span, positions.Span[..(time * dim)], y.Span);
         if (dropout > 0) DropoutInPlace(y.Span, dropout, seed);
         if (Graph.ShouldRecord(table, positions))
         {
@@ -319,9 +286,7 @@ public static unsafe partial class Ops
         if (n.B is { NeedsGrad: true } positions)
         {
             positions.EnsureGrad();
-            int perSequence = dy.Length / n.I2;
-            var dp = positions.GradSpan[..perSequence];
-            for (int b = 0; b < n.I2; b++) TensorPrimitives.Add(dp, dy.Slice(b * perSequence, perSequence), dp);
+            SumOverSequences(dy, positions.GradSpan[..(dy.Length / n.I2)]);
         }
     }
 
@@ -634,7 +599,6 @@ public static unsafe partial class Ops
     {
         switch (n.Kind)
         {
-            case OpKind.Linear: LinearBackward(ref n); break;
             case OpKind.LayerNorm: LayerNormBackward(ref n); break;
             case OpKind.GeluTanh or OpKind.GeluErf or OpKind.Relu: UnaryBackward(ref n); break;
             case OpKind.Add: AddBackward(ref n); break;

@@ -76,16 +76,14 @@ public static unsafe class Activations
 
     static void Apply(float* x, float* dy, float* r, int n, Op op, bool overwrite)
     {
-        // Overwriting is adding into zeros: clear first unless dx is dy itself, then scale in place.
-        if (overwrite && r != dy) new Span<float>(r, n).Clear();
         switch (op)
         {
             case Op.GeluTanh: Forward<GeluTanhOp>(x, r, n); break;
             case Op.GeluErf: Forward<GeluErfOp>(x, r, n); break;
             case Op.Relu: Forward<ReluOp>(x, r, n); break;
-            case Op.GeluTanhBackward: Backward<GeluTanhOp>(x, dy, r, n, overwrite && r == dy); break;
-            case Op.GeluErfBackward: Backward<GeluErfOp>(x, dy, r, n, overwrite && r == dy); break;
-            default: Backward<ReluOp>(x, dy, r, n, overwrite && r == dy); break;
+            case Op.GeluTanhBackward: Backward<GeluTanhOp>(x, dy, r, n, overwrite); break;
+            case Op.GeluErfBackward: Backward<GeluErfOp>(x, dy, r, n, overwrite); break;
+            default: Backward<ReluOp>(x, dy, r, n, overwrite); break;
         }
     }
 
@@ -122,36 +120,20 @@ public static unsafe class Activations
         }
     }
 
-    /// <summary>dx += dy · f'(x), or (inPlace: dx is dy) dx = dx · f'(x).</summary>
-    static void Backward<T>(float* x, float* dy, float* dx, int n, bool inPlace) where T : IActivation
+    /// <summary>
+    /// dx += dy · f'(x), or with <paramref name="overwrite"/> dx = dy · f'(x) (the addend is zero instead of dx),
+    /// which may run in place (dx = dy): every lane reads dy before its result is stored.
+    /// </summary>
+    static void Backward<T>(float* x, float* dy, float* dx, int n, bool overwrite) where T : IActivation
     {
-        if (inPlace)
-        {
-            // dy·f'(x) + 0, element by element from the same loads: each lane reads dy before it is overwritten.
-            int j = 0;
-            if (Simd.Use512 && Vector512.IsHardwareAccelerated)
-                for (; j + 16 <= n; j += 16)
-                    Vector512.Store(T.AddGrad(Vector512.Load(x + j), Vector512.Load(dy + j), Vector512<float>.Zero), dx + j);
-            for (; j + 8 <= n; j += 8)
-                Vector256.Store(T.AddGrad(Vector256.Load(x + j), Vector256.Load(dy + j), Vector256<float>.Zero), dx + j);
-            if (j < n)
-            {
-                float* tx = stackalloc float[8], tdy = stackalloc float[8];
-                int rest = n - j;
-                for (int q = 0; q < 8; q++) { tx[q] = q < rest ? x[j + q] : 0f; tdy[q] = q < rest ? dy[j + q] : 0f; }
-                Vector256.Store(T.AddGrad(Vector256.Load(tx), Vector256.Load(tdy), Vector256<float>.Zero), tdy);
-                for (int q = 0; q < rest; q++) dx[j + q] = tdy[q];
-            }
-            return;
-        }
         int i = 0;
         if (Simd.Use512 && Vector512.IsHardwareAccelerated)
         {
             for (; i + 16 <= n; i += 16)
-                Vector512.Store(T.AddGrad(Vector512.Load(x + i), Vector512.Load(dy + i), Vector512.Load(dx + i)), dx + i);
+                Vector512.Store(T.AddGrad(Vector512.Load(x + i), Vector512.Load(dy + i), overwrite ? Vector512<float>.Zero : Vector512.Load(dx + i)), dx + i);
         }
         for (; i + 8 <= n; i += 8)
-            Vector256.Store(T.AddGrad(Vector256.Load(x + i), Vector256.Load(dy + i), Vector256.Load(dx + i)), dx + i);
+            Vector256.Store(T.AddGrad(Vector256.Load(x + i), Vector256.Load(dy + i), overwrite ? Vector256<float>.Zero : Vector256.Load(dx + i)), dx + i);
         if (i < n)
         {
             float* tx = stackalloc float[8], tdy = stackalloc float[8], tdx = stackalloc float[8];
@@ -159,7 +141,7 @@ public static unsafe class Activations
             for (int j = 0; j < 8; j++)
             {
                 bool inside = j < rest;
-                tx[j] = inside ? x[i + j] : 0f; tdy[j] = inside ? dy[i + j] : 0f; tdx[j] = inside ? dx[i + j] : 0f;
+                tx[j] = inside ? x[i + j] : 0f; tdy[j] = inside ? dy[i + j] : 0f; tdx[j] = inside && !overwrite ? dx[i + j] : 0f;
             }
             Vector256.Store(T.AddGrad(Vector256.Load(tx), Vector256.Load(tdy), Vector256.Load(tdx)), tdx);
             for (int j = 0; j < rest; j++) dx[i + j] = tdx[j];

@@ -107,7 +107,7 @@ public static unsafe class Attention
 
         int Visible(int b, int i)
         {
-            int visible = noLengths ? s.KeyLength : Math.Min(lengths[b], s.KeyLength);
+            int visible = Keys(b);
             if (s.Causal) visible = Math.Min(visible, i + s.KeyLength - s.QueryLength + 1);
             return Math.Max(visible, 0);
         }

@@ -214,12 +214,7 @@ public sealed class Gpt : Module
             // x = x + mlp(ln_2(x))
             LayerNormRows(blk.Ln2, x, h, mean, rstd, rows, c, eps);
             Gemm.Multiply(h, blk.Mlp.Fc.Weight.Value.Span, fc, rows, c, hidden, transB: true, bias: BiasOf(blk.Mlp.Fc));
-            switch (Config.Activation)
-            {
-                case Activation.GeluTanh: Activations.GeluForward(fc, act); break;
-                case Activation.GeluErf: Activations.GeluErfForward(fc, act); break;
-                default: Activations.ReluForward(fc, act); break;
-            }
+            Ops.ActivationForward(Config.Activation, fc, act);
             Gemm.Multiply(act, blk.Mlp.Proj.Weight.Value.Span, tmp, rows, hidden, c, transB: true, bias: BiasOf(blk.Mlp.Proj));
             TensorPrimitives.Add(x, tmp, x);
         }

@@ -131,5 +131,5 @@ public sealed class TransformerBlock : Module
 
     ulong DropoutSeed() => DropoutP > 0 ? rng.NextSeed() : 0;
 
-    Tensor Drop(Tensor x) => IsTraining && Options.Dropout > 0 ? Ops.Dropout(x, Options.Dropout, rng.NextSeed()) : x;
+    Tensor Drop(Tensor x) => Ops.Dropout(x, DropoutP, DropoutSeed()); // p = 0 returns x itself
 }

@@ -24,13 +24,8 @@ public static unsafe class TensorPool
     /// <summary>Bytes sitting idle in the pool, ready for reuse.</summary>
     public static long BytesPooled => Volatile.Read(ref bytesPooled);
 
-    /// <summary>The most bytes rented out at once since start-up (or <see cref="ResetPeak"/>): the memory a step truly needs at its peak.</summary>
+    /// <summary>The most bytes rented out at once since start-up: the memory a step truly needs at its peak.</summary>
     public static long PeakBytesRented => Volatile.Read(ref peakBytesRented);
-
-    public static void ResetPeak()
-    {
-        lock (gate) peakBytesRented = bytesRented;
-    }
 
     /// <summary>Buffers currently rented out (intermediates alive plus caller-owned tensors).</summary>
     public static long Rented => Volatile.Read(ref rented);
