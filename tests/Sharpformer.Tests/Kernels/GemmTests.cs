@@ -81,6 +81,33 @@ public class GemmTests
         Assert.Equal(first, second);
     }
 
+    [Theory]
+    [InlineData(1, 128, 384)]  // a decode step's projection: split over threads
+    [InlineData(3, 512, 1000)] // several streams, a column tail
+    [InlineData(1, 65, 17)]    // small enough to stay on one thread
+    public void DecodeProductsAreBitIdenticalForAnyThreadCount(int m, int k, int n)
+    {
+        var saved = Parallelism.ThreadCount;
+        try
+        {
+            var a = Random(m * k, 7); var b = Random(k * n, 8); var bias = Random(n, 9);
+            foreach (bool tb in new[] { true, false })
+            {
+                var results = new List<float[]>();
+                foreach (int threads in new[] { 1, 2, 3 })
+                {
+                    Parallelism.ThreadCount = threads;
+                    var c = new float[m * n];
+                    Gemm.Multiply(a, b, c, m, k, n, transB: tb, bias: bias);
+                    results.Add(c);
+                }
+                Assert.Equal(results[0], results[1]);
+                Assert.Equal(results[0], results[2]);
+            }
+        }
+        finally { Parallelism.ThreadCount = saved; }
+    }
+
     [Fact]
     public void BadShapesThrowNamingThem()
     {
