@@ -53,15 +53,17 @@ public static unsafe class Gemm
         }
         // Accumulating: add the bias first and let every k slice add. Otherwise the first slice stores (with the bias).
         if (accumulate && bias != null) InitializeC(c, m, n, bias, accumulate);
-        // ... but split into at least two items per thread, and into blocks of equal size (in whole micro-tiles),
-        // so no thread is left with the one big block at the end.
         int nr = Simd.Use512 ? 32 : 16, mr = Simd.Use512 ? 12 : 6;
         int colBlocks = (n + NC - 1) / NC, nc = ((n + colBlocks - 1) / colBlocks + nr - 1) / nr * nr;
-        int tiles = (m + mr - 1) / mr;
-        int rowBlocks = Math.Max((m + MaxMC - 1) / MaxMC, (2 * Parallelism.ThreadCount + colBlocks - 1) / colBlocks);
-        int mc = Math.Max(1, (tiles + rowBlocks - 1) / rowBlocks) * mr;
-        var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, nr, mr, mc, nc, accumulate ? null : bias, !accumulate);
-        Parallelism.For((m + mc - 1) / mc * ((n + nc - 1) / nc), job.Run);
+        // Work items: at least two per thread; row blocks share the micro-tiles as evenly as whole tiles allow,
+        // and the item count is a multiple of the thread count where there are tiles enough, so the threads
+        // finish together instead of one waiting on a last big block.
+        int tiles = (m + mr - 1) / mr, threads = Parallelism.ThreadCount;
+        int rowBlocks = Math.Max((tiles + MaxMC / mr - 1) / (MaxMC / mr), (2 * threads + colBlocks - 1) / colBlocks);
+        while (rowBlocks * colBlocks % threads != 0 && rowBlocks < tiles) rowBlocks++;
+        rowBlocks = Math.Min(rowBlocks, tiles);
+        var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, nr, mr, tiles, rowBlocks, nc, accumulate ? null : bias, !accumulate);
+        Parallelism.For(rowBlocks * colBlocks, job.Run);
     }
 
     /// <summary>C = bias (or 0), or C += bias when accumulating; the blocked loop then only adds.</summary>
@@ -169,8 +171,8 @@ public static unsafe class Gemm
         }
     }
 
-    /// <summary>One blocked GEMM: work item = (row block of MC rows, column block of NCB ≤ NC), k slices in order inside.</summary>
-    sealed class Job(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int nr, int mr, int MC, int NCB, float* bias, bool overwrite)
+    /// <summary>One blocked GEMM: work item = (row block of whole micro-tiles, at most MaxMC rows; column block of NCB ≤ NC), k slices in order inside.</summary>
+    sealed class Job(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int nr, int mr, int tiles, int rowBlocks, int NCB, float* bias, bool overwrite)
     {
         [ThreadStatic] static float* packed;
         [ThreadStatic] static float* packedA;
@@ -181,8 +183,9 @@ public static unsafe class Gemm
         public void Run(int item)
         {
             int colBlocks = (n + NCB - 1) / NCB;
-            int i0 = item / colBlocks * MC, j0 = item % colBlocks * NCB;
-            int mc = Math.Min(MC, m - i0), nc = Math.Min(NCB, n - j0);
+            int rowBlock = item / colBlocks, j0 = item % colBlocks * NCB;
+            int i0 = (int)((long)rowBlock * tiles / rowBlocks) * mr;
+            int mc = Math.Min((int)((long)(rowBlock + 1) * tiles / rowBlocks) * mr, m) - i0, nc = Math.Min(NCB, n - j0);
             int panels = (nc + nr - 1) / nr;
             if (packed == null)
             {
@@ -192,9 +195,13 @@ public static unsafe class Gemm
                 strip = (float*)NativeMemory.AlignedAlloc((nuint)(12 * KC * sizeof(float)), 64);
             }
             float* bp = packed, ap = packedA, t = tile;
-            for (int p0 = 0; p0 < k; p0 += KC)
+            // k slices of (nearly) equal length, each at most KC and a multiple of 8 (the transposing pack's
+            // block) but the last: k = 1024 runs as 5 x 176 + 144, not 5 x 192 + 64 (a short slice costs a
+            // full C load and store for few FMAs). The slicing depends on k alone, so results stay fixed.
+            int slices = (k + KC - 1) / KC, slice = ((k + slices - 1) / slices + 7) / 8 * 8;
+            for (int p0 = 0; p0 < k; p0 += slice)
             {
-                int kc = Math.Min(KC, k - p0);
+                int kc = Math.Min(slice, k - p0);
                 // The first k slice of a non-accumulating product stores C (plus bias); later slices add to it.
                 int mode = !overwrite || p0 > 0 ? AddToC : bias == null ? StoreC : StoreCPlusBias;
                 PackB(bp, p0, kc, j0, nc, panels);
@@ -352,27 +359,31 @@ public static unsafe class Gemm
             c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,
             c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default,
             c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
-        float* a0 = a, a1 = a + rs, a2 = a + 2 * rs, a3 = a + 3 * rs, a4 = a + 4 * rs, a5 = a + 5 * rs;
-        float* a6 = a + 6 * rs, a7 = a + 7 * rs, a8 = a + 8 * rs, a9 = a + 9 * rs, aa = a + 10 * rs, ab = a + 11 * rs;
+        // Four row pointers walk k; the other rows are one or two row strides past them. Twelve pointers
+        // would not fit in x64's general registers, and the JIT would reload the spilled ones every step.
+        float* a0 = a, a3 = a + 3 * rs, a6 = a + 6 * rs, a9 = a + 9 * rs;
+        long r2 = 2 * rs;
+        if (Sse.IsSupported)
+            for (int r = 0; r < 12; r++) { Sse.Prefetch0(c + r * ldc); Sse.Prefetch0(c + r * ldc + 16); }
         for (int p = 0; p < kc; p++)
         {
             var b0 = Vector512.Load(b);
             var b1 = Vector512.Load(b + 16);
             b += 32;
-            long o = p * cs;
             Vector512<float> x;
-            x = Vector512.Create(a0[o]); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
-            x = Vector512.Create(a1[o]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
-            x = Vector512.Create(a2[o]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
-            x = Vector512.Create(a3[o]); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
-            x = Vector512.Create(a4[o]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
-            x = Vector512.Create(a5[o]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
-            x = Vector512.Create(a6[o]); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
-            x = Vector512.Create(a7[o]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
-            x = Vector512.Create(a8[o]); c80 = Vector512.FusedMultiplyAdd(x, b0, c80); c81 = Vector512.FusedMultiplyAdd(x, b1, c81);
-            x = Vector512.Create(a9[o]); c90 = Vector512.FusedMultiplyAdd(x, b0, c90); c91 = Vector512.FusedMultiplyAdd(x, b1, c91);
-            x = Vector512.Create(aa[o]); ca0 = Vector512.FusedMultiplyAdd(x, b0, ca0); ca1 = Vector512.FusedMultiplyAdd(x, b1, ca1);
-            x = Vector512.Create(ab[o]); cb0 = Vector512.FusedMultiplyAdd(x, b0, cb0); cb1 = Vector512.FusedMultiplyAdd(x, b1, cb1);
+            x = Vector512.Create(*a0); c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a0[rs]); c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a0[r2]); c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(*a3); c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a3[rs]); c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a3[r2]); c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(*a6); c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a6[rs]); c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+            x = Vector512.Create(a6[r2]); c80 = Vector512.FusedMultiplyAdd(x, b0, c80); c81 = Vector512.FusedMultiplyAdd(x, b1, c81);
+            x = Vector512.Create(*a9); c90 = Vector512.FusedMultiplyAdd(x, b0, c90); c91 = Vector512.FusedMultiplyAdd(x, b1, c91);
+            x = Vector512.Create(a9[rs]); ca0 = Vector512.FusedMultiplyAdd(x, b0, ca0); ca1 = Vector512.FusedMultiplyAdd(x, b1, ca1);
+            x = Vector512.Create(a9[r2]); cb0 = Vector512.FusedMultiplyAdd(x, b0, cb0); cb1 = Vector512.FusedMultiplyAdd(x, b1, cb1);
+            a0 += cs; a3 += cs; a6 += cs; a9 += cs;
         }
         // Add to C, or store (plus the bias row): the same 12 rows either way.
         Vector512<float> y0 = default, y1 = default;
