@@ -53,12 +53,16 @@ public static unsafe class Gemm
         }
         // Accumulating: add the bias first and let every k slice add. Otherwise the first slice stores (with the bias).
         if (accumulate && bias != null) InitializeC(c, m, n, bias, accumulate);
-        int nr = Simd.Use512 ? 32 : 16, mr = Simd.Use512 ? 12 : 6;
-        int colBlocks = (n + NC - 1) / NC, nc = ((n + colBlocks - 1) / colBlocks + nr - 1) / nr * nr;
         // Work items: at least two per thread; row blocks share the micro-tiles as evenly as whole tiles allow,
         // and the item count is a multiple of the thread count where there are tiles enough, so the threads
-        // finish together instead of one waiting on a last big block.
-        int tiles = (m + mr - 1) / mr, threads = Parallelism.ThreadCount;
+        // finish together instead of one waiting on a last big block. With few row tiles (weight gradients of
+        // narrow layers: m = 128 is 11 tiles) the columns are split instead, in whole panels.
+        int nr = Simd.Use512 ? 32 : 16, mr = Simd.Use512 ? 12 : 6;
+        int tiles = (m + mr - 1) / mr, threads = Parallelism.ThreadCount, panels = (n + nr - 1) / nr;
+        int colBlocks = (n + NC - 1) / NC;
+        if (tiles < 8 * threads) colBlocks = Math.Min(panels, Math.Max(colBlocks, 2 * threads));
+        int nc = (panels + colBlocks - 1) / colBlocks * nr;
+        colBlocks = (n + nc - 1) / nc;
         int rowBlocks = Math.Max((tiles + MaxMC / mr - 1) / (MaxMC / mr), (2 * threads + colBlocks - 1) / colBlocks);
         while (rowBlocks * colBlocks % threads != 0 && rowBlocks < tiles) rowBlocks++;
         rowBlocks = Math.Min(rowBlocks, tiles);
@@ -206,10 +210,16 @@ public static unsafe class Gemm
                 int mode = !overwrite || p0 > 0 ? AddToC : bias == null ? StoreC : StoreCPlusBias;
                 PackB(bp, p0, kc, j0, nc, panels);
                 // A is read in place unless its rows are a multiple of 4 KB apart (they would alias in L1): then packed.
-                // A is read in place unless its rows are a multiple of 4 KB apart (they would alias in L1): then packed.
-                bool packA = aCol == 1 && aRow % 1024 == 0;
-                long rs = packA ? kc + APad : aRow, cs = packA ? 1 : aCol;
-                if (packA) PackA(ap, i0, mc, p0, kc, (int)rs);
+                // A is read in place, except: rows a multiple of 4 KB apart would alias in L1, so they are copied
+                // to rows kc + 16 apart; a transposed A (weight gradients, Xᵀ·dY) steps k by whole rows of m
+                // floats, which alias in L1 whenever m is a multiple of 512, so it is copied (a plain copy of mc
+                // floats per k) to rows an odd number of cache lines apart.
+                bool packA = aCol == 1 ? aRow % 1024 == 0 : aRow == 1;
+                long rs, cs;
+                if (!packA) (rs, cs) = (aRow, aCol);
+                else if (aCol == 1) (rs, cs) = (kc + APad, 1);
+                else (rs, cs) = (1, (mc + 15) / 16 % 2 == 1 ? (mc + 15) / 16 * 16 : (mc + 15) / 16 * 16 + 16);
+                if (packA) PackA(ap, i0, mc, p0, kc, rs, cs);
                 for (int panel = 0; panel < panels; panel++)
                 {
                     float* bPanel = bp + (long)panel * kc * nr;
@@ -240,11 +250,15 @@ public static unsafe class Gemm
             }
         }
 
-        /// <summary>Copies rows i0..i0+mc, columns p0..p0+kc of a row-major A into rows lda floats apart.</summary>
-        void PackA(float* dst, int i0, int mc, int p0, int kc, int lda)
+        /// <summary>Copies rows i0..i0+mc, columns p0..p0+kc of op(A) to dst[r·rs + p·cs] (one of rs, cs is 1).</summary>
+        void PackA(float* dst, int i0, int mc, int p0, int kc, long rs, long cs)
         {
-            for (int r = 0; r < mc; r++)
-                new ReadOnlySpan<float>(a + (i0 + r) * aRow + p0, kc).CopyTo(new Span<float>(dst + (long)r * lda, kc));
+            if (cs == 1)
+                for (int r = 0; r < mc; r++)
+                    new ReadOnlySpan<float>(a + (i0 + r) * aRow + p0, kc).CopyTo(new Span<float>(dst + r * rs, kc));
+            else // transposed A: column p of op(A) is contiguous in memory
+                for (int p = 0; p < kc; p++)
+                    new ReadOnlySpan<float>(a + (p0 + p) * aCol + i0, mc).CopyTo(new Span<float>(dst + p * cs, mc));
         }
 
         /// <summary>Packs B[p0..p0+kc, j0..j0+nc] as panels of nr columns: panel-major, then k, then column; zero-padded.</summary>
