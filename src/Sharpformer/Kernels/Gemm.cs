@@ -209,12 +209,12 @@ public static unsafe class Gemm
                 // The first k slice of a non-accumulating product stores C (plus bias); later slices add to it.
                 int mode = !overwrite || p0 > 0 ? AddToC : bias == null ? StoreC : StoreCPlusBias;
                 PackB(bp, p0, kc, j0, nc, panels);
-                // A is read in place unless its rows are a multiple of 4 KB apart (they would alias in L1): then packed.
-                // A is read in place, except: rows a multiple of 4 KB apart would alias in L1, so they are copied
-                // to rows kc + 16 apart; a transposed A (weight gradients, Xᵀ·dY) steps k by whole rows of m
-                // floats, which alias in L1 whenever m is a multiple of 512, so it is copied (a plain copy of mc
-                // floats per k) to rows an odd number of cache lines apart.
-                bool packA = aCol == 1 ? aRow % 1024 == 0 : aRow == 1;
+                // A is read in place, except: rows a multiple of 4 KB apart would alias in L1, so they are copied to
+                // rows kc + 16 apart; and a transposed A (weight gradients, Xᵀ·dY) steps k by whole rows of m floats,
+                // which alias in L1 whenever m is a multiple of 512, so it is copied (a plain copy of mc floats per
+                // k) to rows an odd number of cache lines apart -- when the copy serves more than one B panel: an
+                // item of one panel (the column split of a narrow product) would pay for the copy as much as it saves.
+                bool packA = aCol == 1 ? aRow % 1024 == 0 : aRow == 1 && panels > 1;
                 long rs, cs;
                 if (!packA) (rs, cs) = (aRow, aCol);
                 else if (aCol == 1) (rs, cs) = (kc + APad, 1);
