@@ -209,17 +209,6 @@ public static unsafe class Attention
             Dropout.Forward(x, x, keep.AsSpan(0, n), DropoutP, rowSeed);
         }
 
-        /// <summary>dst[r·ld + c] = src[r·srcStride + c] for r &lt; rows, c &lt; D; zeros in the rest of [rowsTo, ld].</summary>
-        static void CopyRows(float* dst, int ld, int rowsTo, float* src, long srcStride, int rows, int D)
-        {
-            for (int r = 0; r < rows; r++)
-            {
-                new ReadOnlySpan<float>(src + r * srcStride, D).CopyTo(new Span<float>(dst + (long)r * ld, D));
-                new Span<float>(dst + (long)r * ld + D, ld - D).Clear();
-            }
-            new Span<float>(dst + (long)rows * ld, (rowsTo - rows) * ld).Clear();
-        }
-
         /// <summary>
         /// One block of query rows at a time (4: what one tile covers): S = Q·Kᵀ over the keys the rows see,
         /// rows turned into exp(scale·S − max) with zeros past each row's last visible key, O = P·V, normalised.
@@ -233,40 +222,34 @@ public static unsafe class Attention
             {
                 float* kt = sc, vr = kt + D * kp, qr = vr + kp * dp, p = qr + 4 * D, o = p + 4 * kp, sums = o + 4 * dp;
                 Transpose(k, kt, b, h, keys, kp);
-                CopyRows(vr, dp, kp, v + (long)b * s.KeyLength * kvStride + h * D, kvStride, keys, D);
+                ScaleRows<V, L>(vr, dp, kp, v + (long)b * s.KeyLength * kvStride + h * D, kvStride, keys, D, 1f);
                 for (int i0 = 0; i0 < s.QueryLength; i0 += 4)
                 {
                     int rows = Math.Min(4, s.QueryLength - i0);
                     int seen = Visible(b, i0 + rows - 1), cols = RoundUp(seen, w2);
-                    CopyRows(qr, D, 4, q + (long)(b * s.QueryLength + i0) * qStride + h * D, qStride, rows, D);
+                    // Q is scaled as it is copied, so S = (scale·Q)·Kᵀ comes out of the tile ready for the softmax.
+                    ScaleRows<V, L>(qr, D, 4, q + (long)(b * s.QueryLength + i0) * qStride + h * D, qStride, rows, D, scale);
                     for (int c0 = 0; c0 < cols; c0 += w2)
                         Tile<V, L>(qr, D, 1, kt + c0, kp, D, p + c0, kp, accumulate: false);
                     for (int r = 0; r < 4; r++)
                     {
                         int visible = r < rows ? Visible(b, i0 + r) : 0;
                         float* row = p + r * kp;
-                        new Span<float>(row + visible, cols - visible).Clear();
                         sums[r] = 0;
                         if (visible == 0)
                         {
+                            new Span<float>(row, cols).Clear();
                             if (r < rows) Lse[(long)(b * s.Heads + h) * s.QueryLength + i0 + r] = float.NegativeInfinity;
                             continue;
                         }
-                        var x = new Span<float>(row, visible);
-                        System.Numerics.Tensors.TensorPrimitives.Multiply(x, scale, x);
-                        float max = System.Numerics.Tensors.TensorPrimitives.Max(x);
-                        sums[r] = ExpShifted(row, visible, max);
+                        sums[r] = ExpRow<V, L>(row, visible, cols, out float max);
                         Lse[(long)(b * s.Heads + h) * s.QueryLength + i0 + r] = max + MathF.Log(sums[r]);
                         if (DropoutP > 0) DropRow(row, visible, b, h, i0 + r); // O = dropout(P)·V; the sum stays the undropped one
                     }
                     for (int d0 = 0; d0 < dp; d0 += w2)
                         Tile<V, L>(p, kp, 1, vr + d0, dp, seen, o + d0, dp, accumulate: false);
                     for (int r = 0; r < rows; r++)
-                    {
-                        var oi = new Span<float>(O + (long)(b * s.QueryLength + i0 + r) * C + h * D, D);
-                        if (sums[r] == 0) oi.Clear();
-                        else System.Numerics.Tensors.TensorPrimitives.Multiply(new ReadOnlySpan<float>(o + r * dp, D), 1f / sums[r], oi);
-                    }
+                        ScaleRows<V, L>(O + (long)(b * s.QueryLength + i0 + r) * C + h * D, D, 1, o + r * dp, dp, 1, D, sums[r] == 0 ? 0f : 1f / sums[r]);
                 }
             }
         }
@@ -288,15 +271,17 @@ public static unsafe class Attention
                 float* qr = dv + kp * dp, dor = qr + qb * dp, p = dor + qb * dp, ds = p + qb * kp, dq = ds + qb * kp;
                 Transpose(k, kt, b, h, keys, kp);
                 Transpose(v, vt, b, h, keys, kp);
-                CopyRows(kr, dp, kp, k + (long)b * s.KeyLength * kvStride + h * D, kvStride, keys, D);
+                // The softmax scale is folded into the copies of Q (S = (scale·Q)·Kᵀ, dK = dSᵀ·(scale·Q)) and of
+                // K rows (dQ = dS·(scale·K)), so dS below is P∘(dP − D) without it.
+                ScaleRows<V, L>(kr, dp, kp, k + (long)b * s.KeyLength * kvStride + h * D, kvStride, keys, D, scale);
                 new Span<float>(dk, 2 * kp * dp).Clear();
                 for (int i0 = 0; i0 < s.QueryLength; i0 += qb)
                 {
                     int rows = Math.Min(qb, s.QueryLength - i0), rows4 = RoundUp(rows, 4);
                     int blockSeen = Visible(b, i0 + rows - 1), blockCols = RoundUp(blockSeen, w2);
                     if (blockSeen == 0) continue;
-                    CopyRows(qr, dp, rows4, q + (long)(b * s.QueryLength + i0) * qStride + h * D, qStride, rows, D);
-                    CopyRows(dor, dp, rows4, DO + (long)(b * s.QueryLength + i0) * C + h * D, C, rows, D);
+                    ScaleRows<V, L>(qr, dp, rows4, q + (long)(b * s.QueryLength + i0) * qStride + h * D, qStride, rows, D, scale);
+                    ScaleRows<V, L>(dor, dp, rows4, DO + (long)(b * s.QueryLength + i0) * C + h * D, C, rows, D, 1f);
                     for (int r0 = 0; r0 < rows4; r0 += 4)
                     {
                         int seen = Visible(b, i0 + Math.Min(r0 + 3, rows - 1)), cols = RoundUp(seen, w2);
@@ -309,20 +294,20 @@ public static unsafe class Attention
                         {
                             int visible = r < rows ? Visible(b, i0 + r) : 0;
                             float* pr = p + r * kp, dsr = ds + r * kp;
-                            new Span<float>(pr + visible, blockCols - visible).Clear();
-                            new Span<float>(dsr + visible, blockCols - visible).Clear();
-                            if (visible == 0) continue;
+                            // Past the tiles of these 4 rows, the block's dK and dV products read zeros.
+                            new Span<float>(pr + cols, blockCols - cols).Clear();
+                            new Span<float>(dsr + cols, blockCols - cols).Clear();
+                            if (visible == 0)
+                            {
+                                new Span<float>(pr, cols).Clear();
+                                new Span<float>(dsr, cols).Clear();
+                                continue;
+                            }
                             long row = (long)(b * s.QueryLength + i0 + r) * C + h * D;
                             float lse = Lse[(long)(b * s.Heads + h) * s.QueryLength + i0 + r];
                             float di = Dot(DO + row, O + row, D);
-                            var pi = new Span<float>(pr, visible);
-                            var dsi = new Span<float>(dsr, visible);
-                            System.Numerics.Tensors.TensorPrimitives.Multiply(pi, scale, pi);
-                            ExpShifted(pr, visible, lse);                                    // p = exp(scale·s − lse)
                             if (DropoutP > 0) DropRow(dsr, visible, b, h, i0 + r);             // dP = (dO·Vᵀ)∘mask/(1−p)
-                            System.Numerics.Tensors.TensorPrimitives.Subtract(dsi, di, dsi);  // dp − D_i
-                            System.Numerics.Tensors.TensorPrimitives.Multiply(dsi, pi, dsi);
-                            System.Numerics.Tensors.TensorPrimitives.Multiply(dsi, scale, dsi);
+                            SoftmaxGradRow<V, L>(pr, dsr, visible, cols, lse, di);            // p = exp(s − lse), ds = p∘(dp − D_i)
                             if (DropoutP > 0) DropRow(pr, visible, b, h, i0 + r);             // dV takes dropout(P)
                         }
                         for (int d0 = 0; d0 < dp; d0 += w2)
@@ -407,6 +392,64 @@ public static unsafe class Attention
         System.Numerics.Tensors.TensorPrimitives.Subtract(span, shift, span);
         System.Numerics.Tensors.TensorPrimitives.Exp(span, span);
         return System.Numerics.Tensors.TensorPrimitives.Sum(span);
+    }
+
+    /// <summary>
+    /// dst[r·ld + c] = scale·src[r·srcStride + c] for r &lt; rows, c &lt; D; zeros in the rest of rows [0, rowsTo)
+    /// × [0, ld). The per-head copies of Q, K, V and dO (padded rows the tiles read whole), and O's normalisation.
+    /// </summary>
+    static void ScaleRows<V, L>(float* dst, int ld, int rowsTo, float* src, long srcStride, int rows, int D, float scale)
+        where V : struct where L : struct, ILanes<V>
+    {
+        V sv = L.Splat(scale);
+        int w = L.Count;
+        for (int r = 0; r < rows; r++)
+        {
+            float* x = src + r * srcStride, y = dst + (long)r * ld;
+            int c = 0;
+            for (; c + w <= D; c += w) L.Store(L.Mul(L.Load(x + c), sv), y + c);
+            for (; c < D; c++) y[c] = x[c] * scale;
+            for (; c < ld; c++) y[c] = 0;
+        }
+        new Span<float>(dst + (long)rows * ld, (rowsTo - rows) * ld).Clear();
+    }
+
+    /// <summary>
+    /// A forward softmax row in place: row[j] = exp(row[j] − max) for j &lt; visible (max over them), 0 up to cols
+    /// (a multiple of the vector width); returns the sum. One pass for the max, one for exp and sum.
+    /// </summary>
+    static float ExpRow<V, L>(float* row, int visible, int cols, out float max) where V : struct where L : struct, ILanes<V>
+    {
+        for (int j = visible; j < cols; j++) row[j] = float.NegativeInfinity; // exp gives 0 there
+        int w = L.Count;
+        V m = L.Splat(float.NegativeInfinity), sum = default;
+        for (int j = 0; j < cols; j += w) m = L.Max(m, L.Load(row + j));
+        max = L.MaxAcross(m);
+        V shift = L.Splat(max);
+        for (int j = 0; j < cols; j += w)
+        {
+            V e = L.Exp(L.Sub(L.Load(row + j), shift));
+            L.Store(e, row + j);
+            sum = L.Add(sum, e);
+        }
+        return L.Sum(sum);
+    }
+
+    /// <summary>
+    /// A backward softmax row: p[j] = exp(s[j] − lse) and ds[j] = p[j]·(ds[j] − di) for j &lt; visible; both 0 up
+    /// to cols (a multiple of the vector width). dp past the visible keys is finite (a tile of dO·Vᵀ), so p = 0 zeroes it.
+    /// </summary>
+    static void SoftmaxGradRow<V, L>(float* p, float* ds, int visible, int cols, float lse, float di) where V : struct where L : struct, ILanes<V>
+    {
+        for (int j = visible; j < cols; j++) p[j] = float.NegativeInfinity;
+        int w = L.Count;
+        V shift = L.Splat(lse), d = L.Splat(di);
+        for (int j = 0; j < cols; j += w)
+        {
+            V e = L.Exp(L.Sub(L.Load(p + j), shift));
+            L.Store(e, p + j);
+            L.Store(L.Mul(e, L.Sub(L.Load(ds + j), d)), ds + j);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
