@@ -63,11 +63,26 @@ public static unsafe class Gemm
         if (tiles < 8 * threads) colBlocks = Math.Min(panels, Math.Max(colBlocks, 2 * threads));
         int nc = (panels + colBlocks - 1) / colBlocks * nr;
         colBlocks = (n + nc - 1) / nc;
-        int rowBlocks = Math.Max((tiles + MaxMC / mr - 1) / (MaxMC / mr), (2 * threads + colBlocks - 1) / colBlocks);
-        while (rowBlocks * colBlocks % threads != 0 && rowBlocks < tiles) rowBlocks++;
-        rowBlocks = Math.Min(rowBlocks, tiles);
-        var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, nr, mr, tiles, rowBlocks, nc, accumulate ? null : bias, !accumulate);
-        Parallelism.For(rowBlocks * colBlocks, job.Run);
+        // A is read in place, except: rows a multiple of 4 KB apart would alias in L1, and a transposed A (weight
+        // gradients, Xᵀ·dY) steps k by whole rows of m floats, which alias whenever m is a multiple of 512. Those
+        // are copied per k slice and item (see Job.PackA); not with few row tiles, whose column split balances
+        // better. A copied A can serve every column block of its row block in one item; that is chosen when it
+        // moves less memory: A once and B once per row block, against A once per column block and B once per
+        // row block of the usual split (counted in rows of k floats).
+        bool copyA = (aCol == 1 ? aRow % 1024 == 0 : aRow == 1) && tiles >= 8 * threads;
+        int split = RowBlocks(tiles, mr, threads, colBlocks), merged = RowBlocks(tiles, mr, threads, 1);
+        bool wholeRows = copyA && m + (long)merged * n <= (long)colBlocks * m + (long)split * n;
+        int rowBlocks = wholeRows ? merged : split, itemsPerRow = wholeRows ? 1 : colBlocks;
+        var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, nr, mr, tiles, rowBlocks, nc, copyA, wholeRows, accumulate ? null : bias, !accumulate);
+        Parallelism.For(rowBlocks * itemsPerRow, job.Run);
+    }
+
+    /// <summary>Row blocks of at most MaxMC rows, at least two items per thread, items a multiple of the thread count where tiles allow.</summary>
+    static int RowBlocks(int tiles, int mr, int threads, int itemsPerRow)
+    {
+        int rowBlocks = Math.Max((tiles + MaxMC / mr - 1) / (MaxMC / mr), (2 * threads + itemsPerRow - 1) / itemsPerRow);
+        while (rowBlocks * itemsPerRow % threads != 0 && rowBlocks < tiles) rowBlocks++;
+        return Math.Min(rowBlocks, tiles);
     }
 
     /// <summary>C = bias (or 0), or C += bias when accumulating; the blocked loop then only adds.</summary>
@@ -176,7 +191,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>One blocked GEMM: work item = (row block of whole micro-tiles, at most MaxMC rows; column block of NCB ≤ NC), k slices in order inside.</summary>
-    sealed class Job(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int nr, int mr, int tiles, int rowBlocks, int NCB, float* bias, bool overwrite)
+    sealed class Job(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int nr, int mr, int tiles, int rowBlocks, int NCB, bool copyA, bool wholeRows, float* bias, bool overwrite)
     {
         [ThreadStatic] static float* packed;
         [ThreadStatic] static float* packedA;
@@ -186,11 +201,11 @@ public static unsafe class Gemm
 
         public void Run(int item)
         {
-            int colBlocks = (n + NCB - 1) / NCB;
-            int rowBlock = item / colBlocks, j0 = item % colBlocks * NCB;
+            // An item is one row block and one column block, or every column block (wholeRows).
+            int colBlocks = (n + NCB - 1) / NCB, itemsPerRow = wholeRows ? 1 : colBlocks;
+            int rowBlock = item / itemsPerRow, firstBlock = wholeRows ? 0 : item % itemsPerRow, lastBlock = wholeRows ? colBlocks : firstBlock + 1;
             int i0 = (int)((long)rowBlock * tiles / rowBlocks) * mr;
-            int mc = Math.Min((int)((long)(rowBlock + 1) * tiles / rowBlocks) * mr, m) - i0, nc = Math.Min(NCB, n - j0);
-            int panels = (nc + nr - 1) / nr;
+            int mc = Math.Min((int)((long)(rowBlock + 1) * tiles / rowBlocks) * mr, m) - i0;
             if (packed == null)
             {
                 packed = (float*)NativeMemory.AlignedAlloc((nuint)(KC * NC * sizeof(float)), 64);
@@ -208,42 +223,41 @@ public static unsafe class Gemm
                 int kc = Math.Min(slice, k - p0);
                 // The first k slice of a non-accumulating product stores C (plus bias); later slices add to it.
                 int mode = !overwrite || p0 > 0 ? AddToC : bias == null ? StoreC : StoreCPlusBias;
-                PackB(bp, p0, kc, j0, nc, panels);
-                // A is read in place, except: rows a multiple of 4 KB apart would alias in L1, so they are copied to
-                // rows kc + 16 apart; and a transposed A (weight gradients, Xᵀ·dY) steps k by whole rows of m floats,
-                // which alias in L1 whenever m is a multiple of 512, so it is copied (a plain copy of mc floats per
-                // k) to rows an odd number of cache lines apart -- when the copy serves more than one B panel: an
-                // item of one panel (the column split of a narrow product) would pay for the copy as much as it saves.
-                bool packA = aCol == 1 ? aRow % 1024 == 0 : aRow == 1 && panels > 1;
-                long rs, cs;
-                if (!packA) (rs, cs) = (aRow, aCol);
-                else if (aCol == 1) (rs, cs) = (kc + APad, 1);
-                else (rs, cs) = (1, (mc + 15) / 16 % 2 == 1 ? (mc + 15) / 16 * 16 : (mc + 15) / 16 * 16 + 16);
-                if (packA) PackA(ap, i0, mc, p0, kc, rs, cs);
-                for (int panel = 0; panel < panels; panel++)
+                // A copied row-major goes to rows kc + 16 floats apart; transposed, to mc contiguous floats per k
+                // with rows an odd number of cache lines apart. Either way no two rows share an L1 set.
+                long rs = aRow, cs = aCol;
+                if (copyA && aCol == 1) (rs, cs) = (kc + APad, 1);
+                else if (copyA) (rs, cs) = (1, (mc + 15) / 16 % 2 == 1 ? (mc + 15) / 16 * 16 : (mc + 15) / 16 * 16 + 16);
+                if (copyA) PackA(ap, i0, mc, p0, kc, rs, cs);
+                for (int block = firstBlock; block < lastBlock; block++)
                 {
-                    float* bPanel = bp + (long)panel * kc * nr;
-                    int j = j0 + panel * nr, cols = Math.Min(nr, n - j);
-                    for (int i = i0; i < i0 + mc; i += mr)
+                    int j0 = block * NCB, nc = Math.Min(NCB, n - j0), panels = (nc + nr - 1) / nr;
+                    PackB(bp, p0, kc, j0, nc, panels);
+                    for (int panel = 0; panel < panels; panel++)
                     {
-                        int rows = Math.Min(mr, i0 + mc - i);
-                        float* aStrip = packA ? ap + (i - i0) * rs : a + i * aRow + p0 * aCol;
-                        float* cTile = c + (long)i * n + j;
-                        if (rows == mr && cols == nr)
+                        float* bPanel = bp + (long)panel * kc * nr;
+                        int j = j0 + panel * nr, cols = Math.Min(nr, n - j);
+                        for (int i = i0; i < i0 + mc; i += mr)
                         {
-                            Kernel(aStrip, rs, cs, bPanel, kc, cTile, n, mode, bias + j);
-                            continue;
-                        }
-                        // Edge tile: compute a full tile into scratch (missing A rows repeat the last one), then store or add the valid part.
-                        if (rows == mr) Kernel(aStrip, rs, cs, bPanel, kc, t, nr, StoreC, null);
-                        else KernelRows(aStrip, rs, cs, rows, bPanel, kc, t, nr);
-                        for (int r = 0; r < rows; r++)
-                        {
-                            var result = new ReadOnlySpan<float>(t + r * nr, cols);
-                            var cRow = new Span<float>(cTile + (long)r * n, cols);
-                            if (mode == AddToC) TensorPrimitives.Add(cRow, result, cRow);
-                            else if (mode == StoreC) result.CopyTo(cRow);
-                            else TensorPrimitives.Add(result, new ReadOnlySpan<float>(bias + j, cols), cRow);
+                            int rows = Math.Min(mr, i0 + mc - i);
+                            float* aStrip = copyA ? ap + (i - i0) * rs : a + i * aRow + p0 * aCol;
+                            float* cTile = c + (long)i * n + j;
+                            if (rows == mr && cols == nr)
+                            {
+                                Kernel(aStrip, rs, cs, bPanel, kc, cTile, n, mode, bias + j);
+                                continue;
+                            }
+                            // Edge tile: compute a full tile into scratch (missing A rows repeat the last one), then store or add the valid part.
+                            if (rows == mr) Kernel(aStrip, rs, cs, bPanel, kc, t, nr, StoreC, null);
+                            else KernelRows(aStrip, rs, cs, rows, bPanel, kc, t, nr);
+                            for (int r = 0; r < rows; r++)
+                            {
+                                var result = new ReadOnlySpan<float>(t + r * nr, cols);
+                                var cRow = new Span<float>(cTile + (long)r * n, cols);
+                                if (mode == AddToC) TensorPrimitives.Add(cRow, result, cRow);
+                                else if (mode == StoreC) result.CopyTo(cRow);
+                                else TensorPrimitives.Add(result, new ReadOnlySpan<float>(bias + j, cols), cRow);
+                            }
                         }
                     }
                 }

@@ -70,6 +70,32 @@ public class GemmTests
         finally { (Simd.Path, Parallelism.ThreadCount) = saved; }
     }
 
+    [Theory]
+    [InlineData(200, 1024, 600)] // copied per item: three column blocks, each its own item
+    [InlineData(600, 1024, 300)] // copied once per row block: an item runs both column blocks over it
+    public void CopiedAMatchesReference(int m, int k, int n)
+    {
+        // Rows 4 KB apart (k = 1024), or a transposed A, with enough row tiles: A is copied per k slice.
+        var saved = (Simd.Path, Parallelism.ThreadCount);
+        try
+        {
+            Parallelism.ThreadCount = 2;
+            var a = Random(m * k, 11); var b = Random(k * n, 12); var bias = Random(n, 13); var c0 = Random(m * n, 14);
+            foreach (var path in new[] { SimdPath.Vector512, SimdPath.Vector256 })
+                foreach (bool ta in new[] { false, true })
+                    foreach (bool accumulate in new[] { false, true })
+                    {
+                        Simd.Path = path;
+                        var c = (float[])c0.Clone();
+                        Gemm.Multiply(a, b, c, m, k, n, ta, transB: true, bias, accumulate);
+                        var expected = Reference(a, b, accumulate ? c0 : null, bias, m, k, n, ta, true, out var scale);
+                        for (int i = 0; i < c.Length; i++)
+                            Assert.True(Math.Abs(c[i] - expected[i]) <= 1e-5 * scale[i], $"ta={ta} acc={accumulate} {path}: C[{i}] = {c[i]}, expected {expected[i]}");
+                    }
+        }
+        finally { (Simd.Path, Parallelism.ThreadCount) = saved; }
+    }
+
     [Fact]
     public void RepeatRunsAreBitIdentical()
     {
