@@ -201,6 +201,14 @@ public static unsafe class Attention
         [ThreadStatic] static byte[]? keep;
 
         /// <summary>Inverted dropout on the first n entries of a score row, with the mask of query row (b, h, i).</summary>
+        /// <summary>Applies the mask the last <see cref="DropRow"/> made (the same row's) to another row: x·keep/(1−p).</summary>
+        void KeepRow(float* row, int n)
+        {
+            float scale = 1f / (1f - DropoutP);
+            fixed (byte* k = keep)
+                for (int j = 0; j < n; j++) row[j] = k[j] != 0 ? row[j] * scale : 0f;
+        }
+
         void DropRow(float* row, int n, int b, int h, int i)
         {
             if (keep is null || keep.Length < n) keep = new byte[Math.Max(n, 1024)];
@@ -308,7 +316,7 @@ public static unsafe class Attention
                             float di = Dot(DO + row, O + row, D);
                             if (DropoutP > 0) DropRow(dsr, visible, b, h, i0 + r);             // dP = (dO·Vᵀ)∘mask/(1−p)
                             SoftmaxGradRow<V, L>(pr, dsr, visible, cols, lse, di);            // p = exp(s − lse), ds = p∘(dp − D_i)
-                            if (DropoutP > 0) DropRow(pr, visible, b, h, i0 + r);             // dV takes dropout(P)
+                            if (DropoutP > 0) KeepRow(pr, visible);                           // dV takes dropout(P): the row's mask again
                         }
                         for (int d0 = 0; d0 < dp; d0 += w2)
                             Tile<V, L>(ds + r0 * kp, kp, 1, kr + d0, dp, seen, dq + d0, dp, accumulate: false);
