@@ -150,7 +150,7 @@ public static unsafe class Attention
         }
 
         /// <summary>The same online softmax over key tiles, with one dot product per key (no transposed copy of K).</summary>
-        void ForwardDirect(int item)
+        void ForwardDirect<V, L>(int item) where V : struct where L : struct, ILanes<V>
         {
             int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width;
             float scale = 1f / MathF.Sqrt(D);
@@ -166,12 +166,13 @@ public static unsafe class Attention
                     new Span<float>(acc, D).Clear();
                     for (int j0 = 0; j0 < visible; j0 += KeyTile)
                     {
-                        int n = Math.Min(KeyTile, visible - j0);
+                        int n = Math.Min(KeyTile, visible - j0), cols = RoundUp(n, L.Count);
                         for (int j = 0; j < n; j++)
                             tile[j] = Dot(qi, k + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D) * scale;
-                        float newMax = Math.Max(max, Max(tile, n));
+                        for (int j = n; j < cols; j++) tile[j] = float.NegativeInfinity; // exp gives 0 there
+                        float newMax = Math.Max(max, RowMax<V, L>(tile, cols));
                         float correction = MathF.Exp(max - newMax);
-                        sum = sum * correction + ExpShifted(tile, n, newMax);
+                        sum = sum * correction + ExpSum<V, L>(tile, cols, newMax);
                         if (correction != 1f) Scale(acc, correction, D);
                         for (int j = 0; j < n; j++)
                             Axpy(acc, tile[j], v + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D);
@@ -185,7 +186,9 @@ public static unsafe class Attention
         public void Forward(int item)
         {
             // A few query rows (a decode step) do not repay copying the whole of K: dot each key directly.
-            if (s.QueryLength <= 4 && DropoutP == 0) ForwardDirect(item);
+            bool direct = s.QueryLength <= 4 && DropoutP == 0;
+            if (direct && Simd.Use512) ForwardDirect<Vector512<float>, Lanes512>(item);
+            else if (direct) ForwardDirect<Vector256<float>, Lanes256>(item);
             else if (Simd.Use512) ForwardTiled<Vector512<float>, Lanes512>(item);
             else ForwardTiled<Vector256<float>, Lanes256>(item);
         }
@@ -200,7 +203,6 @@ public static unsafe class Attention
 
         [ThreadStatic] static byte[]? keep;
 
-        /// <summary>Inverted dropout on the first n entries of a score row, with the mask of query row (b, h, i).</summary>
         /// <summary>Applies the mask the last <see cref="DropRow"/> made (the same row's) to another row: x·keep/(1−p).</summary>
         void KeepRow(float* row, int n)
         {
@@ -209,6 +211,7 @@ public static unsafe class Attention
                 for (int j = 0; j < n; j++) row[j] = k[j] != 0 ? row[j] * scale : 0f;
         }
 
+        /// <summary>Inverted dropout on the first n entries of a score row, with the mask of query row (b, h, i).</summary>
         void DropRow(float* row, int n, int b, int h, int i)
         {
             if (keep is null || keep.Length < n) keep = new byte[Math.Max(n, 1024)];
@@ -386,22 +389,6 @@ public static unsafe class Attention
         L.Store(c30, c + 3 * ldc); L.Store(c31, c + 3 * ldc + w);
     }
 
-    static float Max(float* x, int n)
-    {
-        float m = float.NegativeInfinity;
-        for (int j = 0; j < n; j++) if (x[j] > m) m = x[j];
-        return m;
-    }
-
-    /// <summary>x[j] = exp(x[j] - shift) for j &lt; n; returns their sum.</summary>
-    static float ExpShifted(float* x, int n, float shift)
-    {
-        var span = new Span<float>(x, n);
-        System.Numerics.Tensors.TensorPrimitives.Subtract(span, shift, span);
-        System.Numerics.Tensors.TensorPrimitives.Exp(span, span);
-        return System.Numerics.Tensors.TensorPrimitives.Sum(span);
-    }
-
     /// <summary>
     /// dst[r·ld + c] = scale·src[r·srcStride + c] for r &lt; rows, c &lt; D; zeros in the rest of rows [0, rowsTo)
     /// × [0, ld). The per-head copies of Q, K, V and dO (padded rows the tiles read whole), and O's normalisation.
@@ -429,14 +416,25 @@ public static unsafe class Attention
     static float ExpRow<V, L>(float* row, int visible, int cols, out float max) where V : struct where L : struct, ILanes<V>
     {
         for (int j = visible; j < cols; j++) row[j] = float.NegativeInfinity; // exp gives 0 there
-        int w = L.Count;
-        V m = L.Splat(float.NegativeInfinity), sum = default;
-        for (int j = 0; j < cols; j += w) m = L.Max(m, L.Load(row + j));
-        max = L.MaxAcross(m);
-        V shift = L.Splat(max);
-        for (int j = 0; j < cols; j += w)
+        max = RowMax<V, L>(row, cols);
+        return ExpSum<V, L>(row, cols, max);
+    }
+
+    /// <summary>The largest of row[0..cols), cols a multiple of the vector width.</summary>
+    static float RowMax<V, L>(float* row, int cols) where V : struct where L : struct, ILanes<V>
+    {
+        V m = L.Splat(float.NegativeInfinity);
+        for (int j = 0; j < cols; j += L.Count) m = L.Max(m, L.Load(row + j));
+        return L.MaxAcross(m);
+    }
+
+    /// <summary>row[j] = exp(row[j] − shift) for j &lt; cols (a multiple of the vector width); returns their sum.</summary>
+    static float ExpSum<V, L>(float* row, int cols, float shift) where V : struct where L : struct, ILanes<V>
+    {
+        V sv = L.Splat(shift), sum = default;
+        for (int j = 0; j < cols; j += L.Count)
         {
-            V e = L.Exp(L.Sub(L.Load(row + j), shift));
+            V e = L.Exp(L.Sub(L.Load(row + j), sv));
             L.Store(e, row + j);
             sum = L.Add(sum, e);
         }

@@ -190,7 +190,10 @@ public static unsafe class Gemm
         }
     }
 
-    /// <summary>One blocked GEMM: work item = (row block of whole micro-tiles, at most MaxMC rows; column block of NCB ≤ NC), k slices in order inside.</summary>
+    /// <summary>
+    /// One blocked GEMM: work item = a row block of whole micro-tiles (at most MaxMC rows) times one column block
+    /// of NCB ≤ NC columns, or times all of them (wholeRows); k slices in order inside.
+    /// </summary>
     sealed class Job(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int nr, int mr, int tiles, int rowBlocks, int NCB, bool copyA, bool wholeRows, float* bias, bool overwrite)
     {
         [ThreadStatic] static float* packed;
@@ -227,7 +230,7 @@ public static unsafe class Gemm
                 // with rows an odd number of cache lines apart. Either way no two rows share an L1 set.
                 long rs = aRow, cs = aCol;
                 if (copyA && aCol == 1) (rs, cs) = (kc + APad, 1);
-                else if (copyA) (rs, cs) = (1, (mc + 15) / 16 % 2 == 1 ? (mc + 15) / 16 * 16 : (mc + 15) / 16 * 16 + 16);
+                else if (copyA) (rs, cs) = (1, ((mc + 15) / 16 | 1) * 16); // an odd number of 16-float lines
                 if (copyA) PackA(ap, i0, mc, p0, kc, rs, cs);
                 for (int block = firstBlock; block < lastBlock; block++)
                 {

@@ -35,6 +35,17 @@ public class GemmTests
         return c;
     }
 
+    /// <summary>C = op(A)·op(B) (+ bias) (+ c0 when accumulating) against the reference, within 1e-5 of each element's magnitude.</summary>
+    static void AssertMatchesReference(float[] a, float[] b, float[]? bias, float[] c0, int m, int k, int n, bool ta, bool tb, bool accumulate, string label)
+    {
+        var c = (float[])c0.Clone();
+        Gemm.Multiply(a, b, c, m, k, n, ta, tb, bias, accumulate);
+        var expected = Reference(a, b, accumulate ? c0 : null, bias, m, k, n, ta, tb, out var scale);
+        for (int i = 0; i < c.Length; i++)
+            Assert.True(Math.Abs(c[i] - expected[i]) <= 1e-5 * scale[i],
+                $"[{m}x{k}x{n}] ta={ta} tb={tb} bias={bias is not null} acc={accumulate} {label}: C[{i}] = {c[i]}, expected {expected[i]}");
+    }
+
     public static TheoryData<int, int, int> Shapes => new()
     {
         { 1, 1, 1 }, { 1, 65, 17 }, { 3, 17, 65 }, { 17, 3, 257 }, { 65, 257, 3 }, { 5, 64, 32 },
@@ -57,14 +68,7 @@ public class GemmTests
                             Parallelism.ThreadCount = threads;
                             var a = Random(m * k, 1); var b = Random(k * n, 2); var bias = Random(n, 3); var c0 = Random(m * n, 4);
                             foreach (var (useBias, accumulate) in new[] { (false, false), (true, false), (true, true) })
-                            {
-                                var c = (float[])c0.Clone();
-                                Gemm.Multiply(a, b, c, m, k, n, ta, tb, useBias ? bias : default, accumulate);
-                                var expected = Reference(a, b, accumulate ? c0 : null, useBias ? bias : null, m, k, n, ta, tb, out var scale);
-                                for (int i = 0; i < c.Length; i++)
-                                    Assert.True(Math.Abs(c[i] - expected[i]) <= 1e-5 * scale[i],
-                                        $"[{m}x{k}x{n}] ta={ta} tb={tb} bias={useBias} acc={accumulate} {path} threads={threads}: C[{i}] = {c[i]}, expected {expected[i]}");
-                            }
+                                AssertMatchesReference(a, b, useBias ? bias : null, c0, m, k, n, ta, tb, accumulate, $"{path} threads={threads}");
                         }
         }
         finally { (Simd.Path, Parallelism.ThreadCount) = saved; }
@@ -86,11 +90,7 @@ public class GemmTests
                     foreach (bool accumulate in new[] { false, true })
                     {
                         Simd.Path = path;
-                        var c = (float[])c0.Clone();
-                        Gemm.Multiply(a, b, c, m, k, n, ta, transB: true, bias, accumulate);
-                        var expected = Reference(a, b, accumulate ? c0 : null, bias, m, k, n, ta, true, out var scale);
-                        for (int i = 0; i < c.Length; i++)
-                            Assert.True(Math.Abs(c[i] - expected[i]) <= 1e-5 * scale[i], $"ta={ta} acc={accumulate} {path}: C[{i}] = {c[i]}, expected {expected[i]}");
+                        AssertMatchesReference(a, b, bias, c0, m, k, n, ta, tb: true, accumulate, $"{path}");
                     }
         }
         finally { (Simd.Path, Parallelism.ThreadCount) = saved; }
