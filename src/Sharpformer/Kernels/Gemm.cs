@@ -19,6 +19,8 @@ public static unsafe class Gemm
 {
     const int KC = 192;     // k slice: a 32-wide B panel of KC floats stays in L1
     const int NC = 256;     // columns per work item: its packed B (KC x NC) stays in L2
+    /// <summary>Products of at most this many rows (decode steps, a few streams at once) take the dot-product path.</summary>
+    const int SkinnyRows = 16;
     const int MaxMC = 384;  // rows per work item: large, so each packed B block serves many rows ...
 
     public static void Multiply(
@@ -45,7 +47,7 @@ public static unsafe class Gemm
         }
         // Element (i, p) of op(A) is at a[i*rowStride + p*colStride].
         long aRow = transA ? 1 : k, aCol = transA ? m : 1;
-        if (m <= 4)
+        if (m <= SkinnyRows)
         {
             InitializeC(c, m, n, bias, accumulate);
             Skinny(a, b, c, m, k, n, aRow, aCol, transB);
@@ -141,6 +143,35 @@ public static unsafe class Gemm
         c[0] += t0; c[1] += t1; c[2] += t2; c[3] += t3;
     }
 
+    /// <summary>
+    /// Dot4 for two rows of A at once: each B load serves two FMAs. Every accumulator sums in the same order as
+    /// Dot4's, so a C element does not depend on whether its row was paired.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Dot2x4<V, L>(float* x, float* y, float* b, int k, float* cx, float* cy) where V : struct where L : struct, ILanes<V>
+    {
+        float* b0 = b, b1 = b + k, b2 = b + 2 * k, b3 = b + 3 * k;
+        V s0 = default, s1 = default, s2 = default, s3 = default, t0 = default, t1 = default, t2 = default, t3 = default;
+        int p = 0, w = L.Count;
+        for (; p + w <= k; p += w)
+        {
+            V xv = L.Load(x + p), yv = L.Load(y + p), v;
+            v = L.Load(b0 + p); s0 = L.Fma(xv, v, s0); t0 = L.Fma(yv, v, t0);
+            v = L.Load(b1 + p); s1 = L.Fma(xv, v, s1); t1 = L.Fma(yv, v, t1);
+            v = L.Load(b2 + p); s2 = L.Fma(xv, v, s2); t2 = L.Fma(yv, v, t2);
+            v = L.Load(b3 + p); s3 = L.Fma(xv, v, s3); t3 = L.Fma(yv, v, t3);
+        }
+        float u0 = L.Sum(s0), u1 = L.Sum(s1), u2 = L.Sum(s2), u3 = L.Sum(s3);
+        float v0 = L.Sum(t0), v1 = L.Sum(t1), v2 = L.Sum(t2), v3 = L.Sum(t3);
+        for (; p < k; p++)
+        {
+            u0 += x[p] * b0[p]; u1 += x[p] * b1[p]; u2 += x[p] * b2[p]; u3 += x[p] * b3[p];
+            v0 += y[p] * b0[p]; v1 += y[p] * b1[p]; v2 += y[p] * b2[p]; v3 += y[p] * b3[p];
+        }
+        cx[0] += u0; cx[1] += u1; cx[2] += u2; cx[3] += u3;
+        cy[0] += v0; cy[1] += v1; cy[2] += v2; cy[3] += v3;
+    }
+
     sealed class SkinnyBox(SkinnyJob job)
     {
         public void Run(int item) => job.Run(item);
@@ -151,41 +182,66 @@ public static unsafe class Gemm
         public void Run(int item)
         {
             int j0 = item * chunk, j1 = Math.Min(n, j0 + chunk);
-            float[]? rented = aCol != 1 ? System.Buffers.ArrayPool<float>.Shared.Rent(k) : null;
-            Span<float> row = rented is null ? default : rented.AsSpan(0, k);
+            // A transposed (rows strided) is gathered once into contiguous rows.
+            float[]? rented = aCol != 1 ? System.Buffers.ArrayPool<float>.Shared.Rent(m * k) : null;
             try
             {
-                for (int i = 0; i < m; i++)
+                fixed (float* gathered = rented)
                 {
-                    ReadOnlySpan<float> ai;
-                    if (aCol == 1) ai = new ReadOnlySpan<float>(a + i * aRow, k);
-                    else
+                    float* x = a;
+                    long xRow = aRow;
+                    if (rented is not null)
                     {
-                        for (int p = 0; p < k; p++) row[p] = a[i * aRow + p * aCol];
-                        ai = row;
+                        for (int i = 0; i < m; i++)
+                            for (int p = 0; p < k; p++) gathered[i * k + p] = a[i * aRow + p * aCol];
+                        x = gathered;
+                        xRow = k;
                     }
-                    float* ci = c + (long)i * n;
-                    if (transB)
-                    {
-                        fixed (float* x = ai)
-                        {
-                            int j = j0;
-                            if (Simd.Use512) for (; j + 4 <= j1; j += 4) Dot4<Vector512<float>, Lanes512>(x, b + (long)j * k, k, ci + j);
-                            else for (; j + 4 <= j1; j += 4) Dot4<Vector256<float>, Lanes256>(x, b + (long)j * k, k, ci + j);
-                            for (; j < j1; j++) ci[j] += TensorPrimitives.Dot(ai, new ReadOnlySpan<float>(b + (long)j * k, k));
-                        }
-                    }
-                    else
-                    {
-                        var dst = new Span<float>(ci + j0, j1 - j0);
-                        for (int p = 0; p < k; p++)
-                            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b + (long)p * n + j0, j1 - j0), ai[p], dst, dst);
-                    }
+                    if (transB) Dots(x, xRow, j0, j1);
+                    else Sweeps(x, xRow, j0, j1);
                 }
             }
             finally
             {
                 if (rented is not null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
+            }
+        }
+
+        /// <summary>
+        /// B is [n, k]: four rows of B at a time (L1-resident while they last) are dotted with every row of A,
+        /// so B is read from memory once however many rows A has. Each C element is one Dot4 lane, whatever m.
+        /// </summary>
+        void Dots(float* x, long xRow, int j0, int j1)
+        {
+            int j = j0;
+            for (; j + 4 <= j1; j += 4)
+            {
+                float* bj = b + (long)j * k;
+                int i = 0;
+                if (Simd.Use512)
+                {
+                    for (; i + 2 <= m; i += 2) Dot2x4<Vector512<float>, Lanes512>(x + i * xRow, x + (i + 1) * xRow, bj, k, c + (long)i * n + j, c + (long)(i + 1) * n + j);
+                    for (; i < m; i++) Dot4<Vector512<float>, Lanes512>(x + i * xRow, bj, k, c + (long)i * n + j);
+                }
+                else
+                {
+                    for (; i + 2 <= m; i += 2) Dot2x4<Vector256<float>, Lanes256>(x + i * xRow, x + (i + 1) * xRow, bj, k, c + (long)i * n + j, c + (long)(i + 1) * n + j);
+                    for (; i < m; i++) Dot4<Vector256<float>, Lanes256>(x + i * xRow, bj, k, c + (long)i * n + j);
+                }
+            }
+            for (; j < j1; j++)
+                for (int i = 0; i < m; i++)
+                    c[(long)i * n + j] += TensorPrimitives.Dot(new ReadOnlySpan<float>(x + i * xRow, k), new ReadOnlySpan<float>(b + (long)j * k, k));
+        }
+
+        /// <summary>B is [k, n]: each row of C is k axpy sweeps over this chunk's columns of B.</summary>
+        void Sweeps(float* x, long xRow, int j0, int j1)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                var dst = new Span<float>(c + (long)i * n + j0, j1 - j0);
+                for (int p = 0; p < k; p++)
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b + (long)p * n + j0, j1 - j0), x[i * xRow + p], dst, dst);
             }
         }
     }
@@ -232,6 +288,14 @@ public static unsafe class Gemm
                 if (copyA && aCol == 1) (rs, cs) = (kc + APad, 1);
                 else if (copyA) (rs, cs) = (1, ((mc + 15) / 16 | 1) * 16); // an odd number of 16-float lines
                 if (copyA) PackA(ap, i0, mc, p0, kc, rs, cs);
+                // A last tile of fewer than mr rows is gathered once per slice into a full strip (its missing
+                // rows repeat the last real one; their results are discarded), then serves every panel.
+                int edgeRows = mc % mr;
+                if (edgeRows > 0)
+                {
+                    float* src = copyA ? ap + (mc - edgeRows) * rs : a + (i0 + mc - edgeRows) * aRow + p0 * aCol;
+                    GatherStrip(src, rs, cs, edgeRows, kc);
+                }
                 for (int block = firstBlock; block < lastBlock; block++)
                 {
                     int j0 = block * NCB, nc = Math.Min(NCB, n - j0), panels = (nc + nr - 1) / nr;
@@ -252,7 +316,7 @@ public static unsafe class Gemm
                             }
                             // Edge tile: compute a full tile into scratch (missing A rows repeat the last one), then store or add the valid part.
                             if (rows == mr) Kernel(aStrip, rs, cs, bPanel, kc, t, nr, StoreC, null);
-                            else KernelRows(aStrip, rs, cs, rows, bPanel, kc, t, nr);
+                            else Kernel(strip, kc, 1, bPanel, kc, t, nr, StoreC, null);
                             for (int r = 0; r < rows; r++)
                             {
                                 var result = new ReadOnlySpan<float>(t + r * nr, cols);
@@ -367,16 +431,16 @@ public static unsafe class Gemm
             else Kernel6x16(a, rs, cs, b, kc, c, ldc, mode, bias);
         }
 
-        /// <summary>Fewer than mr rows: point the missing rows at the last real one (their results are discarded).</summary>
-        void KernelRows(float* a, long rs, long cs, int rows, float* b, int kc, float* t, int ldt)
+        /// <summary>Copies a tile of fewer than mr rows to the strip, kc floats per row, repeating its last row to mr rows.</summary>
+        void GatherStrip(float* a, long rs, long cs, int rows, int kc)
         {
-            // Gather the strip (missing rows repeat the last real one) and run the full kernel on it.
             for (int r = 0; r < mr; r++)
             {
                 float* src = a + Math.Min(r, rows - 1) * rs;
-                for (int p = 0; p < kc; p++) strip[r * kc + p] = src[p * cs];
+                float* dst = strip + r * kc;
+                if (cs == 1) new ReadOnlySpan<float>(src, kc).CopyTo(new Span<float>(dst, kc));
+                else for (int p = 0; p < kc; p++) dst[p] = src[p * cs];
             }
-            Kernel(strip, kc, 1, b, kc, t, ldt, StoreC, null);
         }
     }
 

@@ -50,6 +50,7 @@ public class GemmTests
     {
         { 1, 1, 1 }, { 1, 65, 17 }, { 3, 17, 65 }, { 17, 3, 257 }, { 65, 257, 3 }, { 5, 64, 32 },
         { 12, 192, 32 }, { 13, 193, 33 }, { 257, 65, 17 }, { 300, 513, 129 }, { 29, 1024, 45 }, { 100, 0, 7 }, { 2, 385, 1153 },
+        { 15, 130, 70 }, { 16, 33, 9 }, { 17, 130, 70 }, // the most rows of the dot-product path (odd and even), and one past it
     };
 
     [Theory]
@@ -132,6 +133,26 @@ public class GemmTests
             }
         }
         finally { Parallelism.ThreadCount = saved; }
+    }
+
+    [Fact]
+    public void DecodeRowsDoNotDependOnHowManyRowsRunTogether()
+    {
+        // Batched sampling equals sampling each stream alone: a row of a product of up to 16 rows is bit-identical
+        // to the same row computed by itself (paired rows sum in the same order as single ones).
+        int k = 384, n = 200;
+        var a = Random(16 * k, 21); var b = Random(k * n, 22); var bias = Random(n, 23);
+        foreach (int m in new[] { 2, 5, 16 })
+        {
+            var all = new float[m * n];
+            Gemm.Multiply(a.AsSpan(0, m * k), b, all, m, k, n, transB: true, bias: bias);
+            for (int i = 0; i < m; i++)
+            {
+                var one = new float[n];
+                Gemm.Multiply(a.AsSpan(i * k, k), b, one, 1, k, n, transB: true, bias: bias);
+                Assert.Equal(one, all[(i * n)..((i + 1) * n)]);
+            }
+        }
     }
 
     [Fact]
