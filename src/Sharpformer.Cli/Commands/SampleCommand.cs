@@ -46,19 +46,43 @@ static class SampleCommand
             model.Eval();
             var sampler = new Sampler(model, tokenizer.VocabSize);
             var stdout = Console.Out;
-            for (int s = 0; s < samples; s++)
+            // Samples run together in groups (one weight read per step serves the group); the first of each
+            // group streams as it is generated, the others print when the group is done. Stream s uses seed
+            // Seed + s, so the text is the same as drawing the samples one by one.
+            for (int first = 0; first < samples; first += GroupSize(model, samples - first))
             {
+                int group = GroupSize(model, samples - first);
                 var streamer = new TokenStreamer(tokenizer, stdout);
+                var others = new List<int>[group];
+                for (int s = 1; s < group; s++) others[s] = new List<int>();
                 stdout.Write(prompt);
-                foreach (int token in sampler.Generate(ids, options with { Seed = options.Seed + (ulong)s })) streamer.Add(token);
+                foreach (int[] step in sampler.Generate(ids, group, options with { Seed = options.Seed + (ulong)first }))
+                {
+                    streamer.Add(step[0]);
+                    for (int s = 1; s < group; s++) others[s].Add(step[s]);
+                }
                 streamer.Flush();
                 stdout.WriteLine();
                 stdout.WriteLine("---------------");
+                for (int s = 1; s < group; s++)
+                {
+                    stdout.Write(prompt);
+                    stdout.WriteLine(tokenizer.Decode(others[s].ToArray()));
+                    stdout.WriteLine("---------------");
+                }
                 stdout.Flush();
             }
             return Cli.Ok;
         }));
         return command;
+    }
+
+    /// <summary>Samples to run together: at most the sampler's limit, and no more than 1 GB of key/value cache.</summary>
+    static int GroupSize(Models.Gpt model, int remaining)
+    {
+        var cfg = model.Config;
+        long perStream = (long)cfg.NLayer * cfg.BlockSize * 2 * cfg.NEmbd * sizeof(float);
+        return (int)Math.Clamp(Math.Min(remaining, (1L << 30) / perStream), 1, Sampler.MaxStreams);
     }
 }
 

@@ -11,6 +11,12 @@ namespace Sharpformer.Generation;
 /// </summary>
 public sealed class Sampler
 {
+    /// <summary>
+    /// Most streams sampled together: a decode step of this many rows still takes GEMM's dot-product path,
+    /// which computes each row as it would alone.
+    /// </summary>
+    public const int MaxStreams = Kernels.Gemm.SkinnyRows;
+
     /// <summary>Share of the block kept when the context is cropped.</summary>
     public const double KeepFraction = 0.75;
 
@@ -27,46 +33,82 @@ public sealed class Sampler
     }
 
     /// <summary>Yields new tokens one at a time as they are generated (streaming).</summary>
-    public IEnumerable<int> Generate(IReadOnlyList<int> prompt, SamplingOptions options)
+    public IEnumerable<int> Generate(IReadOnlyList<int> prompt, SamplingOptions options) =>
+        Generate(prompt, 1, options).Select(step => step[0]);
+
+    /// <summary>
+    /// Continues one prompt in <paramref name="streams"/> independent samples at once, yielding each step's new
+    /// token of every stream. Stream s draws with seed <c>Seed + s</c> and its tokens are exactly those of
+    /// <c>Generate(prompt, options with { Seed = Seed + s })</c>: a decode step reads each weight once for all
+    /// the streams, and every stream computes bit for bit what it would alone (the prompt, and each rebuilt
+    /// cache, is run one stream at a time, so the batch never changes which GEMM path a product takes).
+    /// </summary>
+    public IEnumerable<int[]> Generate(IReadOnlyList<int> prompt, int streams, SamplingOptions options)
     {
         options.Validate();
+        if (streams < 1 || streams > MaxStreams)
+            throw new ArgumentException($"The number of streams must be between 1 and {MaxStreams}, got {streams}.", nameof(streams));
         if (prompt.Count == 0) throw new ArgumentException("The prompt must hold at least one token.", nameof(prompt));
         foreach (var t in prompt)
             if ((uint)t >= (uint)vocabLimit) throw new ArgumentException($"Prompt token {t} is outside the vocabulary of {vocabLimit}.", nameof(prompt));
-        return GenerateCore(prompt, options);
+        return GenerateCore(prompt, streams, options);
     }
 
-    IEnumerable<int> GenerateCore(IReadOnlyList<int> prompt, SamplingOptions options)
+    IEnumerable<int[]> GenerateCore(IReadOnlyList<int> prompt, int streams, SamplingOptions options)
     {
-        int block = model.Config.BlockSize;
+        int block = model.Config.BlockSize, vocab = model.Config.VocabSize;
         int keep = Math.Max(1, (int)(block * KeepFraction));
-        var picker = new LogitsSampler(vocabLimit, options.Seed);
-        var context = new List<int>(prompt.Count + options.MaxNewTokens);
-        context.AddRange(prompt);
-        var cache = model.NewCache();
-        int[] one = new int[1];
+        var pickers = new LogitsSampler[streams];
+        var contexts = new List<int>[streams];
+        for (int s = 0; s < streams; s++)
+        {
+            pickers[s] = new LogitsSampler(vocabLimit, options.Seed + (ulong)s);
+            contexts[s] = new List<int>(prompt.Count + options.MaxNewTokens);
+            contexts[s].AddRange(prompt);
+        }
+        using var cache = model.NewCache(streams);
+        using var single = streams > 1 ? model.NewCache() : null;
+        var next = new int[streams];
 
         // Each span of logits is consumed before the next yield (spans cannot live across it).
-        int next = picker.Sample(Prefill(cache, context, block), options);
+        Rebuild(cache, single, contexts, block, pickers, next, options, sharedPrompt: true);
         for (int n = 0; n < options.MaxNewTokens; n++)
         {
-            yield return next;
-            context.Add(next);
+            yield return (int[])next.Clone();
+            for (int s = 0; s < streams; s++) contexts[s].Add(next[s]);
             if (n == options.MaxNewTokens - 1) break;
-            one[0] = next;
-            next = cache.Length >= block
-                ? picker.Sample(Prefill(cache, context, keep), options)
-                : picker.Sample(model.Decode(one, cache), options);
+            if (cache.Length >= block)
+            {
+                Rebuild(cache, single, contexts, keep, pickers, next, options, sharedPrompt: false);
+                continue;
+            }
+            var logits = model.Decode(next, cache);
+            for (int s = 0; s < streams; s++) next[s] = pickers[s].Sample(logits.Slice(s * vocab, vocab), options);
         }
     }
 
-    /// <summary>Resets the cache and runs the last <paramref name="window"/> tokens of the context through it.</summary>
-    ReadOnlySpan<float> Prefill(GptKvCache cache, List<int> context, int window)
+    /// <summary>
+    /// Refills the cache from the last <paramref name="window"/> tokens of each context and samples every
+    /// stream's next token. Several streams are run one at a time through a one-stream cache and copied in;
+    /// a prompt they all share is run once.
+    /// </summary>
+    void Rebuild(GptKvCache cache, GptKvCache? single, List<int>[] contexts, int window, LogitsSampler[] pickers, int[] next, SamplingOptions options, bool sharedPrompt)
     {
-        cache.Reset();
-        int start = Math.Max(0, context.Count - window);
-        var tokens = new int[context.Count - start];
-        context.CopyTo(start, tokens, 0, tokens.Length);
-        return model.Decode(tokens, cache);
+        var one = single ?? cache;
+        ReadOnlySpan<float> logits = default;
+        for (int s = 0; s < contexts.Length; s++)
+        {
+            if (!sharedPrompt || s == 0)
+            {
+                one.Reset();
+                var context = contexts[s];
+                int start = Math.Max(0, context.Count - window);
+                var tokens = new int[context.Count - start];
+                context.CopyTo(start, tokens, 0, tokens.Length);
+                logits = model.Decode(tokens, one);
+            }
+            if (single is not null) cache.CopyStream(single, s);
+            next[s] = pickers[s].Sample(logits, options);
+        }
     }
 }

@@ -20,7 +20,7 @@ public static unsafe class Gemm
     const int KC = 192;     // k slice: a 32-wide B panel of KC floats stays in L1
     const int NC = 256;     // columns per work item: its packed B (KC x NC) stays in L2
     /// <summary>Products of at most this many rows (decode steps, a few streams at once) take the dot-product path.</summary>
-    const int SkinnyRows = 16;
+    public const int SkinnyRows = 16;
     const int MaxMC = 384;  // rows per work item: large, so each packed B block serves many rows ...
 
     public static void Multiply(

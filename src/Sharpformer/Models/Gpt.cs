@@ -269,6 +269,21 @@ public sealed class GptKvCache : IDisposable
     /// <summary>Forgets every cached position (the memory is kept for reuse).</summary>
     public void Reset() => Length = 0;
 
+    /// <summary>
+    /// Makes <paramref name="stream"/> hold the positions of a one-stream cache of the same model, and this
+    /// cache as long as it (every stream shares one length: the other streams must be refilled to it too).
+    /// </summary>
+    public void CopyStream(GptKvCache source, int stream)
+    {
+        if (source.Model != Model || source.Batch != 1)
+            throw new ArgumentException("GptKvCache.CopyStream: the source must be a one-stream cache of the same model.", nameof(source));
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)stream, (uint)Batch, nameof(stream));
+        int width = 2 * Model.Config.NEmbd, positions = Capacity * width;
+        for (int l = 0; l < kv.Length; l++)
+            source.kv[l].Span[..(source.Length * width)].CopyTo(kv[l].Span.Slice(stream * positions, source.Length * width));
+        Length = source.Length;
+    }
+
     internal Span<float> Kv(int layer) => kv[layer].Span;
     internal Span<float> Logits => logits.Span;
 

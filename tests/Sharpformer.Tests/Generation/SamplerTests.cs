@@ -41,6 +41,26 @@ public class SamplerTests
         Assert.NotEqual(a, new Sampler(model, 30).Generate([2], o with { Seed = 12 }).ToList());
     }
 
+    [Theory]
+    [InlineData(1)]  // a one-token prompt
+    [InlineData(3)]  // a longer prompt, run once and copied to every stream
+    public void StreamsSampledTogetherEqualEachSampledAlone(int promptLength)
+    {
+        // Block 8: the 30 tokens cross it four times, so every stream's cache is rebuilt from its own context.
+        var model = TinyModel(block: 8);
+        model.Eval();
+        int[] prompt = [.. Enumerable.Range(2, promptLength)];
+        var o = new SamplingOptions { MaxNewTokens = 30, Temperature = 1.2f, TopK = 0, Seed = 5 };
+        var steps = new Sampler(model, 40).Generate(prompt, 5, o).ToList();
+        Assert.Equal(30, steps.Count);
+        for (int s = 0; s < 5; s++)
+        {
+            var alone = new Sampler(model, 40).Generate(prompt, o with { Seed = 5 + (ulong)s }).ToList();
+            Assert.Equal(alone, steps.Select(step => step[s]));
+        }
+        Assert.NotEqual(steps.Select(step => step[0]), steps.Select(step => step[1]));
+    }
+
     [Fact]
     public void TopKAndTopPRestrictTheCandidates()
     {
@@ -66,5 +86,7 @@ public class SamplerTests
         Assert.Throws<ArgumentException>(() => new Sampler(model, 40).Generate([45], new SamplingOptions()));
         Assert.Throws<ArgumentException>(() => new Sampler(model, 40).Generate([1], new SamplingOptions { TopP = 0 }));
         Assert.Throws<ArgumentException>(() => new Sampler(model, 41));
+        Assert.Throws<ArgumentException>(() => new Sampler(model, 40).Generate([1], 0, new SamplingOptions()));
+        Assert.Throws<ArgumentException>(() => new Sampler(model, 40).Generate([1], Sampler.MaxStreams + 1, new SamplingOptions()));
     }
 }

@@ -257,4 +257,26 @@ public class GptTests
         AssertRow(ea, got[..23]);
         AssertRow(eb, got[23..]);
     }
+
+    [Fact]
+    public void StreamsCopiedIntoOneCacheDecodeBitForBitAsAlone()
+    {
+        // A larger model than Tiny, so a decode step's products split over threads as a real one's do.
+        var model = new Gpt(new GptConfig { VocabSize = 65, BlockSize = 32, NLayer = 2, NHead = 4, NEmbd = 128, Bias = true }, seed: 3);
+        int[][] contexts = [[1, 2, 3, 4, 5], [9, 8, 7, 6, 5], [30, 31, 32, 33, 34]];
+        int[] next = [11, 12, 13];
+        using var all = model.NewCache(batch: 3);
+        using var one = model.NewCache();
+        var expected = new List<float[]>();
+        for (int s = 0; s < 3; s++)
+        {
+            one.Reset();
+            model.Decode(contexts[s], one);
+            all.CopyStream(one, s);
+            expected.Add(model.Decode([next[s]], one).ToArray());
+        }
+        var got = model.Decode(next, all).ToArray();
+        for (int s = 0; s < 3; s++) Assert.Equal(expected[s], got[(s * 65)..((s + 1) * 65)]);
+        Assert.Throws<ArgumentException>(() => one.CopyStream(all, 0));
+    }
 }
