@@ -480,23 +480,40 @@ public static unsafe class Gemm
             x = Vector512.Create(a9[r2]); cb0 = Vector512.FusedMultiplyAdd(x, b0, cb0); cb1 = Vector512.FusedMultiplyAdd(x, b1, cb1);
             a0 += cs; a3 += cs; a6 += cs; a9 += cs;
         }
-        // Add to C, or store (plus the bias row): the same 12 rows either way.
-        Vector512<float> y0 = default, y1 = default;
-        if (mode == StoreCPlusBias) { y0 = Vector512.Load(bias); y1 = Vector512.Load(bias + 16); }
-        bool add = mode == AddToC;
-        Out512(c, c00, c01, add, y0, y1); Out512(c + ldc, c10, c11, add, y0, y1); Out512(c + 2 * ldc, c20, c21, add, y0, y1);
-        Out512(c + 3 * ldc, c30, c31, add, y0, y1); Out512(c + 4 * ldc, c40, c41, add, y0, y1); Out512(c + 5 * ldc, c50, c51, add, y0, y1);
-        Out512(c + 6 * ldc, c60, c61, add, y0, y1); Out512(c + 7 * ldc, c70, c71, add, y0, y1); Out512(c + 8 * ldc, c80, c81, add, y0, y1);
-        Out512(c + 9 * ldc, c90, c91, add, y0, y1); Out512(c + 10 * ldc, ca0, ca1, add, y0, y1); Out512(c + 11 * ldc, cb0, cb1, add, y0, y1);
+        // Add C (or the bias row), then store: every load of C comes before any store, because with rows 4 KB
+        // apart (n a multiple of 1024) a load behind a store to the row above would wait on a false dependency.
+        if (mode == AddToC)
+        {
+            c00 += Vector512.Load(c); c01 += Vector512.Load(c + 16);
+            c10 += Vector512.Load(c + ldc); c11 += Vector512.Load(c + ldc + 16);
+            c20 += Vector512.Load(c + 2 * ldc); c21 += Vector512.Load(c + 2 * ldc + 16);
+            c30 += Vector512.Load(c + 3 * ldc); c31 += Vector512.Load(c + 3 * ldc + 16);
+            c40 += Vector512.Load(c + 4 * ldc); c41 += Vector512.Load(c + 4 * ldc + 16);
+            c50 += Vector512.Load(c + 5 * ldc); c51 += Vector512.Load(c + 5 * ldc + 16);
+            c60 += Vector512.Load(c + 6 * ldc); c61 += Vector512.Load(c + 6 * ldc + 16);
+            c70 += Vector512.Load(c + 7 * ldc); c71 += Vector512.Load(c + 7 * ldc + 16);
+            c80 += Vector512.Load(c + 8 * ldc); c81 += Vector512.Load(c + 8 * ldc + 16);
+            c90 += Vector512.Load(c + 9 * ldc); c91 += Vector512.Load(c + 9 * ldc + 16);
+            ca0 += Vector512.Load(c + 10 * ldc); ca1 += Vector512.Load(c + 10 * ldc + 16);
+            cb0 += Vector512.Load(c + 11 * ldc); cb1 += Vector512.Load(c + 11 * ldc + 16);
+        }
+        else if (mode == StoreCPlusBias)
+        {
+            Vector512<float> y0 = Vector512.Load(bias), y1 = Vector512.Load(bias + 16);
+            c00 += y0; c01 += y1; c10 += y0; c11 += y1; c20 += y0; c21 += y1; c30 += y0; c31 += y1;
+            c40 += y0; c41 += y1; c50 += y0; c51 += y1; c60 += y0; c61 += y1; c70 += y0; c71 += y1;
+            c80 += y0; c81 += y1; c90 += y0; c91 += y1; ca0 += y0; ca1 += y1; cb0 += y0; cb1 += y1;
+        }
+        Store2(c, c00, c01); Store2(c + ldc, c10, c11); Store2(c + 2 * ldc, c20, c21); Store2(c + 3 * ldc, c30, c31);
+        Store2(c + 4 * ldc, c40, c41); Store2(c + 5 * ldc, c50, c51); Store2(c + 6 * ldc, c60, c61); Store2(c + 7 * ldc, c70, c71);
+        Store2(c + 8 * ldc, c80, c81); Store2(c + 9 * ldc, c90, c91); Store2(c + 10 * ldc, ca0, ca1); Store2(c + 11 * ldc, cb0, cb1);
     }
 
-    /// <summary>c[0..32) += x, or c[0..32) = x + y (y is zero when there is no bias).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Out512(float* c, Vector512<float> x0, Vector512<float> x1, bool add, Vector512<float> y0, Vector512<float> y1)
+    static void Store2(float* c, Vector512<float> x0, Vector512<float> x1)
     {
-        if (add) { y0 = Vector512.Load(c); y1 = Vector512.Load(c + 16); }
-        Vector512.Store(x0 + y0, c);
-        Vector512.Store(x1 + y1, c + 16);
+        Vector512.Store(x0, c);
+        Vector512.Store(x1, c + 16);
     }
 
     /// <summary>C[6x16] += A[6 x kc]·B[kc x 16]: the Vector256 fallback (12 accumulators).</summary>
@@ -520,19 +537,31 @@ public static unsafe class Gemm
             x = Vector256.Create(a4[o]); c40 = Vector256.FusedMultiplyAdd(x, b0, c40); c41 = Vector256.FusedMultiplyAdd(x, b1, c41);
             x = Vector256.Create(a5[o]); c50 = Vector256.FusedMultiplyAdd(x, b0, c50); c51 = Vector256.FusedMultiplyAdd(x, b1, c51);
         }
-        Vector256<float> y0 = default, y1 = default;
-        if (mode == StoreCPlusBias) { y0 = Vector256.Load(bias); y1 = Vector256.Load(bias + 8); }
-        bool add = mode == AddToC;
-        Out256(c, c00, c01, add, y0, y1); Out256(c + ldc, c10, c11, add, y0, y1); Out256(c + 2 * ldc, c20, c21, add, y0, y1);
-        Out256(c + 3 * ldc, c30, c31, add, y0, y1); Out256(c + 4 * ldc, c40, c41, add, y0, y1); Out256(c + 5 * ldc, c50, c51, add, y0, y1);
+        // As in Kernel12x32: every load of C before any store.
+        if (mode == AddToC)
+        {
+            c00 += Vector256.Load(c); c01 += Vector256.Load(c + 8);
+            c10 += Vector256.Load(c + ldc); c11 += Vector256.Load(c + ldc + 8);
+            c20 += Vector256.Load(c + 2 * ldc); c21 += Vector256.Load(c + 2 * ldc + 8);
+            c30 += Vector256.Load(c + 3 * ldc); c31 += Vector256.Load(c + 3 * ldc + 8);
+            c40 += Vector256.Load(c + 4 * ldc); c41 += Vector256.Load(c + 4 * ldc + 8);
+            c50 += Vector256.Load(c + 5 * ldc); c51 += Vector256.Load(c + 5 * ldc + 8);
+        }
+        else if (mode == StoreCPlusBias)
+        {
+            Vector256<float> y0 = Vector256.Load(bias), y1 = Vector256.Load(bias + 8);
+            c00 += y0; c01 += y1; c10 += y0; c11 += y1; c20 += y0; c21 += y1;
+            c30 += y0; c31 += y1; c40 += y0; c41 += y1; c50 += y0; c51 += y1;
+        }
+        Store2(c, c00, c01); Store2(c + ldc, c10, c11); Store2(c + 2 * ldc, c20, c21);
+        Store2(c + 3 * ldc, c30, c31); Store2(c + 4 * ldc, c40, c41); Store2(c + 5 * ldc, c50, c51);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Out256(float* c, Vector256<float> x0, Vector256<float> x1, bool add, Vector256<float> y0, Vector256<float> y1)
+    static void Store2(float* c, Vector256<float> x0, Vector256<float> x1)
     {
-        if (add) { y0 = Vector256.Load(c); y1 = Vector256.Load(c + 8); }
-        Vector256.Store(x0 + y0, c);
-        Vector256.Store(x1 + y1, c + 8);
+        Vector256.Store(x0, c);
+        Vector256.Store(x1, c + 8);
     }
 
     internal static void Check(int aLength, int bLength, int cLength, int biasLength, int m, int k, int n, bool transA, bool transB)
