@@ -18,9 +18,10 @@ static class BenchCommand
         var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps (warm-up also lasts at least 2 s)", DefaultValueFactory = _ => 3 };
         var vocab = new Option<int>("--vocab-size") { Description = "Vocabulary of the synthetic tokens when no --data is given", DefaultValueFactory = _ => 65 };
         var sampleTokens = new Option<int>("--sample-tokens") { Description = "Tokens sampled for the sampling figure", DefaultValueFactory = _ => 500 };
+        var sampleStreams = new Option<int>("--sample-streams") { Description = "Samples decoded together for the sampling figure (tokens/s over all of them)", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (for scripts)" };
         var profile = new Option<bool>("--profile") { Description = "Also time each kernel family and print where a training step's time goes" };
-        var command = new Command("bench", "Measure training tokens/s, GFLOP/s and fraction of the machine's peak, allocation, memory and sampling speed") { steps, warmup, vocab, sampleTokens, json, profile };
+        var command = new Command("bench", "Measure training tokens/s, GFLOP/s and fraction of the machine's peak, allocation, memory and sampling speed") { steps, warmup, vocab, sampleTokens, sampleStreams, json, profile };
         settings.AddTo(command);
         command.SetAction(r => Cli.Run(() =>
         {
@@ -28,6 +29,9 @@ static class BenchCommand
             int n = r.GetValue(steps), w = r.GetValue(warmup);
             if (n < 1) throw new ArgumentException($"steps must be positive, got {n}.");
             if (w < 0) throw new ArgumentException($"warmup must not be negative, got {w}.");
+            int streams = r.GetValue(sampleStreams);
+            if (streams < 1 || streams > Generation.Sampler.MaxStreams)
+                throw new ArgumentException($"sample-streams must be between 1 and {Generation.Sampler.MaxStreams}, got {streams}.");
             bool asJson = r.GetValue(json);
             // Real tokens when a data folder was named explicitly; synthetic otherwise (no download needed).
             bool realData = r.GetResult(command.Options.First(o => o.Name == "--data")) is { Implicit: false };
@@ -35,7 +39,7 @@ static class BenchCommand
             int vocabSize = data is null ? r.GetValue(vocab) : TrainCommand.ModelVocabSize(data.Tokenizer);
             ITokenSource tokens = data is null ? Synthetic(vocabSize, config.Seed) : data.Train;
             Action<string>? progress = asJson ? null : s => Console.Error.WriteLine(s);
-            var result = Benchmark.Run(config, tokens, vocabSize, n, w, r.GetValue(sampleTokens), progress, r.GetValue(profile));
+            var result = Benchmark.Run(config, tokens, vocabSize, n, w, r.GetValue(sampleTokens), progress, r.GetValue(profile), streams);
             if (asJson)
             {
                 Console.WriteLine(JsonSerializer.Serialize(result, BenchJsonContext.Default.BenchmarkResult));
@@ -49,7 +53,7 @@ static class BenchCommand
             table.AddRow("achieved", $"{result.Gflops:F1} GFLOP/s = {result.PeakFraction:P1} of the measured peak {result.PeakGflops:F0} GFLOP/s");
             table.AddRow("allocated per step", $"{result.AllocBytesPerStep / 1024:N1} KB (managed)");
             table.AddRow("peak working set", $"{result.PeakWorkingSetBytes / 1048576.0:N0} MB");
-            table.AddRow("sampling (KV cache, 1 stream)", $"{result.SampleTokensPerS:N0} tokens/s");
+            table.AddRow($"sampling (KV cache, {result.SampleStreams} stream{(result.SampleStreams > 1 ? "s" : "")})", $"{result.SampleTokensPerS:N0} tokens/s");
             AnsiConsole.Write(table);
             if (result.ProfileMsPerStep is { } kernels)
             {

@@ -15,7 +15,9 @@ public sealed record BenchmarkResult
     public double PeakFraction { get; init; }
     public double AllocBytesPerStep { get; init; }
     public long PeakWorkingSetBytes { get; init; }
+    /// <summary>Tokens per second over all sampling streams (each stream a KV-cached sample of the same prompt).</summary>
     public double SampleTokensPerS { get; init; }
+    public int SampleStreams { get; init; }
     public int Steps { get; init; }
     public int Threads { get; init; }
     public long Parameters { get; init; }
@@ -26,7 +28,7 @@ public sealed record BenchmarkResult
 /// <summary>
 /// Measures training and sampling speed of a config: warm-up steps, then timed steps (model FLOPs per token
 /// as nanoGPT's estimate_mfu: 6N + 12·L·H·Q·T), managed bytes allocated per step, peak working set,
-/// then one KV-cached sampling stream; the machine's FMA peak is measured in the same run. With profile on,
+/// then KV-cached sampling (one stream, or several decoded together as `sample --num-samples` does); the machine's FMA peak is measured in the same run. With profile on,
 /// the timed steps also record the wall time of each kernel family (<see cref="Profiler"/>).
 /// </summary>
 public static class Benchmark
@@ -34,8 +36,10 @@ public static class Benchmark
     static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(2);
 
     public static BenchmarkResult Run(TrainingConfig config, ITokenSource tokens, int vocabSize, int steps, int warmup,
-        int sampleTokens = 500, Action<string>? progress = null, bool profile = false)
+        int sampleTokens = 500, Action<string>? progress = null, bool profile = false, int sampleStreams = 1)
     {
+        if (sampleStreams < 1 || sampleStreams > Sampler.MaxStreams)
+            throw new ArgumentException($"sample-streams must be between 1 and {Sampler.MaxStreams}, got {sampleStreams}.", nameof(sampleStreams));
         Parallelism.ThreadCount = config.EffectiveThreads;
         var model = new Gpt(config.ToModelConfig(vocabSize), config.Seed);
         var trainer = new Trainer(model, config with { EvalInterval = int.MaxValue, MaxIters = int.MaxValue }, tokens, tokens);
@@ -66,14 +70,14 @@ public static class Benchmark
         double tokensPerS = (double)config.TokensPerIteration * steps / seconds;
         double gflops = model.FlopsPerToken(config.BlockSize) * tokensPerS / 1e9;
 
-        progress?.Invoke($"sampling: {sampleTokens} tokens");
+        progress?.Invoke($"sampling: {sampleTokens} tokens" + (sampleStreams > 1 ? $" in each of {sampleStreams} streams" : ""));
         model.Eval();
         var sampler = new Sampler(model, vocabSize);
         var options = new SamplingOptions { MaxNewTokens = sampleTokens, Seed = (ulong)config.Seed };
         warm.Restart();
-        while (warm.Elapsed < WarmupTime / 2) sampler.Generate([0], options).Count(); // warm the JIT as above
+        while (warm.Elapsed < WarmupTime / 2) sampler.Generate([0], sampleStreams, options).Count(); // warm the JIT as above
         watch.Restart();
-        int generated = sampler.Generate([0], options).Count();
+        int generated = sampler.Generate([0], sampleStreams, options).Count() * sampleStreams;
         double sampleTokensPerS = generated / watch.Elapsed.TotalSeconds;
 
         progress?.Invoke("measuring the machine's FMA peak");
@@ -88,6 +92,7 @@ public static class Benchmark
             AllocBytesPerStep = (double)allocated / steps,
             PeakWorkingSetBytes = Process.GetCurrentProcess().PeakWorkingSet64,
             SampleTokensPerS = sampleTokensPerS,
+            SampleStreams = sampleStreams,
             Steps = steps,
             Threads = config.EffectiveThreads,
             Parameters = model.ParameterCount,

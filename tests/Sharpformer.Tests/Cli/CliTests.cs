@@ -71,6 +71,9 @@ public sealed class CliTests : IClassFixture<CliTests.TrainedFolder>
         Assert.StartsWith("Speak", sample.Stdout);
         var again = CliRunner.Run(run.Root, "sample", "--checkpoint", "out", "--start", "Speak", "--num-samples", "2", "--max-new-tokens", "30", "--seed", "5");
         Assert.Equal(sample.Stdout, again.Stdout);
+        // The samples run together; the second is the one a single sample with the next seed gives.
+        var second = CliRunner.Run(run.Root, "sample", "--checkpoint", "out", "--start", "Speak", "--num-samples", "1", "--max-new-tokens", "30", "--seed", "6");
+        Assert.Equal(sample.Stdout.Split("---------------")[1].TrimStart('\n'), second.Stdout.Split("---------------")[0]);
 
         var eval = CliRunner.Run(run.Root, "eval", "--checkpoint", "out", "--data", "data", "--eval-iters", "3", "--batch-size", "4", "--block-size", "16");
         Assert.True(eval.ExitCode == 0, eval.Stderr);
@@ -79,6 +82,21 @@ public sealed class CliTests : IClassFixture<CliTests.TrainedFolder>
         var info = CliRunner.Run(run.Root, "info", "--checkpoint", "out");
         Assert.True(info.ExitCode == 0, info.Stderr);
         Assert.Contains("iteration 8", info.Stdout);
+    }
+
+    [Fact]
+    public void BenchPrintsEveryFigureAsJson()
+    {
+        var r = CliRunner.Run(run.Root, "bench", "--json", "--steps", "2", "--warmup", "1", "--n-layer", "1", "--n-head", "2", "--n-embd", "32",
+            "--block-size", "16", "--batch-size", "2", "--sample-tokens", "30", "--sample-streams", "3", "--threads", "2");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var json = System.Text.Json.JsonDocument.Parse(r.Stdout);
+        var root = json.RootElement;
+        foreach (var key in new[] { "train_tokens_per_s", "ms_per_step", "gflops", "peak_gflops", "peak_fraction", "peak_working_set_bytes", "sample_tokens_per_s" })
+            Assert.True(root.GetProperty(key).GetDouble() > 0, key);
+        Assert.True(root.GetProperty("alloc_bytes_per_step").GetDouble() >= 0);
+        Assert.InRange(root.GetProperty("peak_fraction").GetDouble(), 0, 1.5);
+        Assert.Equal(3, root.GetProperty("sample_streams").GetInt32());
     }
 
     [Fact]
@@ -114,6 +132,7 @@ public sealed class CliTests : IClassFixture<CliTests.TrainedFolder>
         { "block-size + 1", Tiny("--block-size", "1000", "--out-dir", "out") },
         { "not in the model's vocabulary", ["sample", "--checkpoint", "out", "--start", "Zebra €"] },
         { "No checkpoint", ["sample", "--checkpoint", "nowhere"] },
+        { "sample-streams", ["bench", "--sample-streams", "17"] },
     };
 
     [Theory]
