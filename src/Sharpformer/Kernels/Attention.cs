@@ -149,33 +149,41 @@ public static unsafe class Attention
             *lse = max + MathF.Log(sum);
         }
 
-        /// <summary>The same online softmax over key tiles, with one dot product per key (no transposed copy of K).</summary>
+        /// <summary>
+        /// The same online softmax over key tiles, with dot products straight from the rows of K (no transposed
+        /// copy): four keys at a time, so four independent FMA chains run instead of one, and the weighted sum of
+        /// V adds four rows per pass over the accumulator.
+        /// </summary>
         void ForwardDirect<V, L>(int item) where V : struct where L : struct, ILanes<V>
         {
             int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width;
             float scale = 1f / MathF.Sqrt(D);
-            fixed (float* sc = Scratch(KeyTile + D))
+            fixed (float* sc = Scratch(KeyTile + 2 * D))
             {
-                float* tile = sc, acc = sc + KeyTile;
+                float* tile = sc, acc = sc + KeyTile, qs = acc + D;
                 for (int i = 0; i < s.QueryLength; i++)
                 {
                     float* qi = q + (long)(b * s.QueryLength + i) * qStride + h * D;
                     float* oi = O + (long)(b * s.QueryLength + i) * C + h * D;
+                    for (int d = 0; d < D; d++) qs[d] = qi[d] * scale;
                     int visible = Visible(b, i);
                     float max = float.NegativeInfinity, sum = 0;
                     new Span<float>(acc, D).Clear();
                     for (int j0 = 0; j0 < visible; j0 += KeyTile)
                     {
-                        int n = Math.Min(KeyTile, visible - j0), cols = RoundUp(n, L.Count);
-                        for (int j = 0; j < n; j++)
-                            tile[j] = Dot(qi, k + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D) * scale;
-                        for (int j = n; j < cols; j++) tile[j] = float.NegativeInfinity; // exp gives 0 there
+                        int n = Math.Min(KeyTile, visible - j0), cols = RoundUp(n, L.Count), j = 0;
+                        long first = (long)(b * s.KeyLength + j0) * kvStride + h * D;
+                        float* kj = k + first, vj = v + first;
+                        new Span<float>(tile, n).Clear();
+                        for (; j + 4 <= n; j += 4) Dots.Four<V, L>(qs, kj + j * kvStride, kvStride, D, tile + j);
+                        for (; j < n; j++) tile[j] = Dots.One<V, L>(qs, kj + j * kvStride, D);
+                        for (j = n; j < cols; j++) tile[j] = float.NegativeInfinity; // exp gives 0 there
                         float newMax = Math.Max(max, RowMax<V, L>(tile, cols));
                         float correction = MathF.Exp(max - newMax);
                         sum = sum * correction + ExpSum<V, L>(tile, cols, newMax);
                         if (correction != 1f) Scale(acc, correction, D);
-                        for (int j = 0; j < n; j++)
-                            Axpy(acc, tile[j], v + (long)(b * s.KeyLength + j0 + j) * kvStride + h * D, D);
+                        for (j = 0; j + 4 <= n; j += 4) Axpy4<V, L>(acc, tile + j, vj + j * kvStride, kvStride, D);
+                        for (; j < n; j++) Axpy1<V, L>(acc, tile[j], vj + j * kvStride, D);
                         max = newMax;
                     }
                     Finish(b, h, i, oi, acc, max, sum, visible);
@@ -316,7 +324,7 @@ public static unsafe class Attention
                             }
                             long row = (long)(b * s.QueryLength + i0 + r) * C + h * D;
                             float lse = Lse[(long)(b * s.Heads + h) * s.QueryLength + i0 + r];
-                            float di = Dot(DO + row, O + row, D);
+                            float di = Dots.One<V, L>(DO + row, O + row, D);
                             if (DropoutP > 0) DropRow(dsr, visible, b, h, i0 + r);             // dP = (dO·Vᵀ)∘mask/(1−p)
                             SoftmaxGradRow<V, L>(pr, dsr, visible, cols, lse, di);            // p = exp(s − lse), ds = p∘(dp − D_i)
                             if (DropoutP > 0) KeepRow(pr, visible);                           // dV takes dropout(P): the row's mask again
@@ -458,40 +466,31 @@ public static unsafe class Attention
         }
     }
 
+    /// <summary>y += alpha·x.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static float Dot(float* a, float* b, int n)
+    static void Axpy1<V, L>(float* y, float alpha, float* x, int n) where V : struct where L : struct, ILanes<V>
     {
-        int i = 0;
-        float result;
-        if (Vector512.IsHardwareAccelerated && Simd.Use512 && n >= 16)
-        {
-            var acc = Vector512<float>.Zero;
-            for (; i + 16 <= n; i += 16) acc = Vector512.FusedMultiplyAdd(Vector512.Load(a + i), Vector512.Load(b + i), acc);
-            result = Vector512.Sum(acc);
-        }
-        else
-        {
-            var acc = Vector256<float>.Zero;
-            for (; i + 8 <= n; i += 8) acc = Vector256.FusedMultiplyAdd(Vector256.Load(a + i), Vector256.Load(b + i), acc);
-            result = Vector256.Sum(acc);
-        }
-        for (; i < n; i++) result += a[i] * b[i];
-        return result;
+        V a = L.Splat(alpha);
+        int i = 0, w = L.Count;
+        for (; i + w <= n; i += w) L.Store(L.Fma(a, L.Load(x + i), L.Load(y + i)), y + i);
+        for (; i < n; i++) y[i] += alpha * x[i];
     }
 
-    /// <summary>y += alpha * x.</summary>
+    /// <summary>y += p[0]·x_0 + p[1]·x_1 + p[2]·x_2 + p[3]·x_3 for rows stride floats apart: one load and store of y per four rows.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static void Axpy(float* y, float alpha, float* x, int n)
+    static void Axpy4<V, L>(float* y, float* p, float* x, long stride, int n) where V : struct where L : struct, ILanes<V>
     {
-        int i = 0;
-        if (Vector512.IsHardwareAccelerated && Simd.Use512)
+        float* x1 = x + stride, x2 = x1 + stride, x3 = x2 + stride;
+        V a0 = L.Splat(p[0]), a1 = L.Splat(p[1]), a2 = L.Splat(p[2]), a3 = L.Splat(p[3]);
+        int i = 0, w = L.Count;
+        for (; i + w <= n; i += w)
         {
-            var a = Vector512.Create(alpha);
-            for (; i + 16 <= n; i += 16) Vector512.Store(Vector512.FusedMultiplyAdd(a, Vector512.Load(x + i), Vector512.Load(y + i)), y + i);
+            V acc = L.Fma(a0, L.Load(x + i), L.Load(y + i));
+            acc = L.Fma(a1, L.Load(x1 + i), acc);
+            acc = L.Fma(a2, L.Load(x2 + i), acc);
+            L.Store(L.Fma(a3, L.Load(x3 + i), acc), y + i);
         }
-        var a8 = Vector256.Create(alpha);
-        for (; i + 8 <= n; i += 8) Vector256.Store(Vector256.FusedMultiplyAdd(a8, Vector256.Load(x + i), Vector256.Load(y + i)), y + i);
-        for (; i < n; i++) y[i] += alpha * x[i];
+        for (; i < n; i++) y[i] += p[0] * x[i] + p[1] * x1[i] + p[2] * x2[i] + p[3] * x3[i];
     }
 
     static void Scale(float* y, float alpha, int n)

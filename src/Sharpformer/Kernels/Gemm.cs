@@ -21,7 +21,7 @@ public static unsafe class Gemm
     const int NC = 256;     // columns per work item: its packed B (KC x NC) stays in L2
     /// <summary>Products of at most this many rows (decode steps, a few streams at once) take the dot-product path.</summary>
     public const int SkinnyRows = 16;
-    /// <summary>A dot-product path's B above this many bytes (half of L2) is streamed row by row (see SkinnyJob.Dots).</summary>
+    /// <summary>A dot-product path's B above this many bytes (half of L2) is streamed row by row (see SkinnyJob.ByDots).</summary>
     const long StreamedB = 512 * 1024;
     const int MaxMC = 384;  // rows per work item: large, so each packed B block serves many rows ...
 
@@ -109,7 +109,7 @@ public static unsafe class Gemm
     {
         // One chunk of columns per thread: a decode step is bound by reading B, so each thread reads an equal
         // share of it. Chunks are whole multiples of 16 columns, so every column is computed the same way
-        // (in a Dot4 group, by Dot1, or in the same axpy lane) whatever the thread count. Tiny products stay
+        // (in a group of four, by Dot1, or in the same axpy lane) whatever the thread count. Tiny products stay
         // on one thread, where waking a worker would cost more than it saves.
         int threads = (long)m * n * k < 1 << 15 ? 1 : Parallelism.ThreadCount;
         int chunk = ((n + threads - 1) / threads + 15) / 16 * 16;
@@ -120,34 +120,8 @@ public static unsafe class Gemm
     }
 
     /// <summary>
-    /// c[0..4) += x·B[j] for the four rows of B starting at b (k floats each): one pass over x for four
-    /// columns, four accumulators, then one horizontal sum each. Rows of a decode step's weight matrices.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Dot4<V, L>(float* x, float* b, int k, float* c) where V : struct where L : struct, ILanes<V>
-    {
-        float* b0 = b, b1 = b + k, b2 = b + 2 * k, b3 = b + 3 * k;
-        V s0 = default, s1 = default, s2 = default, s3 = default;
-        int p = 0, w = L.Count;
-        for (; p + w <= k; p += w)
-        {
-            V xv = L.Load(x + p);
-            s0 = L.Fma(xv, L.Load(b0 + p), s0);
-            s1 = L.Fma(xv, L.Load(b1 + p), s1);
-            s2 = L.Fma(xv, L.Load(b2 + p), s2);
-            s3 = L.Fma(xv, L.Load(b3 + p), s3);
-        }
-        float t0 = L.Sum(s0), t1 = L.Sum(s1), t2 = L.Sum(s2), t3 = L.Sum(s3);
-        for (; p < k; p++)
-        {
-            t0 += x[p] * b0[p]; t1 += x[p] * b1[p]; t2 += x[p] * b2[p]; t3 += x[p] * b3[p];
-        }
-        c[0] += t0; c[1] += t1; c[2] += t2; c[3] += t3;
-    }
-
-    /// <summary>
-    /// Dot4 for two rows of A at once: each B load serves two FMAs. Every accumulator sums in the same order as
-    /// Dot4's, so a C element does not depend on whether its row was paired.
+    /// Dots.Four for two rows of A at once: each B load serves two FMAs. Every accumulator sums in the same order
+    /// as Dots.Four's, so a C element does not depend on whether its row was paired.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Dot2x4<V, L>(float* x, float* y, float* b, int k, float* cx, float* cy) where V : struct where L : struct, ILanes<V>
@@ -248,8 +222,8 @@ public static unsafe class Gemm
                         x = gathered;
                         xRow = k;
                     }
-                    if (transB) Dots(x, xRow, j0, j1);
-                    else Sweeps(x, xRow, j0, j1);
+                    if (transB) ByDots(x, xRow, j0, j1);
+                    else BySweeps(x, xRow, j0, j1);
                 }
             }
             finally
@@ -262,11 +236,11 @@ public static unsafe class Gemm
         /// B is [n, k]. A B larger than L2 (a big model's weights, read from memory at each decode step) is
         /// streamed in order, a row at a time, each row dotted with every row of A (two at a time): one
         /// sequential stream reads memory here at 45-50 GB/s, four rows interleaved at 27-30. A smaller B is
-        /// likely in cache, where the cost is arithmetic: four rows at a time (Dot4) share each load of A and
+        /// likely in cache, where the cost is arithmetic: four rows at a time (Dots.Four) share each load of A and
         /// need fewer horizontal sums. Either way each C element is computed the same way whatever m is, and
         /// the choice depends on B's size alone.
         /// </summary>
-        void Dots(float* x, long xRow, int j0, int j1)
+        void ByDots(float* x, long xRow, int j0, int j1)
         {
             bool stream = (long)n * k * sizeof(float) > StreamedB;
             int j = j0;
@@ -278,12 +252,12 @@ public static unsafe class Gemm
                     if (Simd.Use512)
                     {
                         for (; i + 2 <= m; i += 2) Dot2x4<Vector512<float>, Lanes512>(x + i * xRow, x + (i + 1) * xRow, bj, k, c + (long)i * n + j, c + (long)(i + 1) * n + j);
-                        for (; i < m; i++) Dot4<Vector512<float>, Lanes512>(x + i * xRow, bj, k, c + (long)i * n + j);
+                        for (; i < m; i++) Dots.Four<Vector512<float>, Lanes512>(x + i * xRow, bj, k, k, c + (long)i * n + j);
                     }
                     else
                     {
                         for (; i + 2 <= m; i += 2) Dot2x4<Vector256<float>, Lanes256>(x + i * xRow, x + (i + 1) * xRow, bj, k, c + (long)i * n + j, c + (long)(i + 1) * n + j);
-                        for (; i < m; i++) Dot4<Vector256<float>, Lanes256>(x + i * xRow, bj, k, c + (long)i * n + j);
+                        for (; i < m; i++) Dots.Four<Vector256<float>, Lanes256>(x + i * xRow, bj, k, k, c + (long)i * n + j);
                     }
                 }
             for (; j < j1; j++)
@@ -315,7 +289,7 @@ public static unsafe class Gemm
         }
 
         /// <summary>B is [k, n]: each row of C is k axpy sweeps over this chunk's columns of B.</summary>
-        void Sweeps(float* x, long xRow, int j0, int j1)
+        void BySweeps(float* x, long xRow, int j0, int j1)
         {
             for (int i = 0; i < m; i++)
             {
