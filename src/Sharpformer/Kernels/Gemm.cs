@@ -21,7 +21,7 @@ public static unsafe class Gemm
     const int NC = 256;     // columns per work item: its packed B (KC x NC) stays in L2
     /// <summary>Products of at most this many rows (decode steps, a few streams at once) take the dot-product path.</summary>
     public const int SkinnyRows = 16;
-    /// <summary>A dot-product path's B above this many bytes (half of L2) is streamed row by row (see SkinnyJob.ByDots).</summary>
+    /// <summary>A one-row product's B above this many bytes (half of L2) is streamed row by row (see SkinnyJob.ByDots).</summary>
     const long StreamedB = 512 * 1024;
     const int MaxMC = 384;  // rows per work item: large, so each packed B block serves many rows ...
 
@@ -109,7 +109,7 @@ public static unsafe class Gemm
     {
         // One chunk of columns per thread: a decode step is bound by reading B, so each thread reads an equal
         // share of it. Chunks are whole multiples of 16 columns, so every column is computed the same way
-        // (in a group of four, by Dot1, or in the same axpy lane) whatever the thread count. Tiny products stay
+        // (one dot product each, or the same axpy lane) whatever the thread count. Tiny products stay
         // on one thread, where waking a worker would cost more than it saves.
         int threads = (long)m * n * k < 1 << 15 ? 1 : Parallelism.ThreadCount;
         int chunk = ((n + threads - 1) / threads + 15) / 16 * 16;
@@ -148,55 +148,6 @@ public static unsafe class Gemm
         cy[0] += v0; cy[1] += v1; cy[2] += v2; cy[3] += v3;
     }
 
-    /// <summary>
-    /// x·b over k floats: four accumulators (four vectors per step, so the FMA latency is hidden), then the
-    /// leftover vectors into the first, then a fixed sum of the four and the scalar tail.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static float Dot1<V, L>(float* x, float* b, int k) where V : struct where L : struct, ILanes<V>
-    {
-        V s0 = default, s1 = default, s2 = default, s3 = default;
-        int p = 0, w = L.Count;
-        for (; p + 4 * w <= k; p += 4 * w)
-        {
-            s0 = L.Fma(L.Load(x + p), L.Load(b + p), s0);
-            s1 = L.Fma(L.Load(x + p + w), L.Load(b + p + w), s1);
-            s2 = L.Fma(L.Load(x + p + 2 * w), L.Load(b + p + 2 * w), s2);
-            s3 = L.Fma(L.Load(x + p + 3 * w), L.Load(b + p + 3 * w), s3);
-        }
-        for (; p + w <= k; p += w) s0 = L.Fma(L.Load(x + p), L.Load(b + p), s0);
-        float t = L.Sum(L.Add(L.Add(s0, s1), L.Add(s2, s3)));
-        for (; p < k; p++) t += x[p] * b[p];
-        return t;
-    }
-
-    /// <summary>
-    /// Dot1 for two rows of A against one row of B: each B load serves two FMAs. Each row's accumulators sum
-    /// in Dot1's order, so a result does not depend on whether its row was paired.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Dot2<V, L>(float* x, float* y, float* b, int k, out float tx, out float ty) where V : struct where L : struct, ILanes<V>
-    {
-        V s0 = default, s1 = default, s2 = default, s3 = default, u0 = default, u1 = default, u2 = default, u3 = default;
-        int p = 0, w = L.Count;
-        for (; p + 4 * w <= k; p += 4 * w)
-        {
-            V v0 = L.Load(b + p), v1 = L.Load(b + p + w), v2 = L.Load(b + p + 2 * w), v3 = L.Load(b + p + 3 * w);
-            s0 = L.Fma(L.Load(x + p), v0, s0); u0 = L.Fma(L.Load(y + p), v0, u0);
-            s1 = L.Fma(L.Load(x + p + w), v1, s1); u1 = L.Fma(L.Load(y + p + w), v1, u1);
-            s2 = L.Fma(L.Load(x + p + 2 * w), v2, s2); u2 = L.Fma(L.Load(y + p + 2 * w), v2, u2);
-            s3 = L.Fma(L.Load(x + p + 3 * w), v3, s3); u3 = L.Fma(L.Load(y + p + 3 * w), v3, u3);
-        }
-        for (; p + w <= k; p += w)
-        {
-            V v = L.Load(b + p);
-            s0 = L.Fma(L.Load(x + p), v, s0); u0 = L.Fma(L.Load(y + p), v, u0);
-        }
-        tx = L.Sum(L.Add(L.Add(s0, s1), L.Add(s2, s3)));
-        ty = L.Sum(L.Add(L.Add(u0, u1), L.Add(u2, u3)));
-        for (; p < k; p++) { tx += x[p] * b[p]; ty += y[p] * b[p]; }
-    }
-
     sealed class SkinnyBox(SkinnyJob job)
     {
         public void Run(int item) => job.Run(item);
@@ -233,59 +184,33 @@ public static unsafe class Gemm
         }
 
         /// <summary>
-        /// B is [n, k]. A B larger than L2 (a big model's weights, read from memory at each decode step) is
-        /// streamed in order, a row at a time, each row dotted with every row of A (two at a time): one
-        /// sequential stream reads memory here at 45-50 GB/s, four rows interleaved at 27-30. A smaller B is
-        /// likely in cache, where the cost is arithmetic: four rows at a time (Dots.Four) share each load of A and
-        /// need fewer horizontal sums. Either way each C element is computed the same way whatever m is, and
-        /// the choice depends on B's size alone.
+        /// B is [n, k]: each C element is one dot product, summed the same way on every path (one vector
+        /// accumulator along k, then its lanes, then the scalar tail), so the path taken never changes a result.
+        /// One row of A against a B larger than L2 (a big model's weights at a decode step, read from memory)
+        /// streams B in order, a row at a time: one sequential stream reads 45-50 GB/s here, four rows
+        /// interleaved 27-30. Otherwise four rows of B at a time meet every row of A, two rows of A at a time,
+        /// so each load serves several FMAs (the cost there is arithmetic, not memory).
         /// </summary>
         void ByDots(float* x, long xRow, int j0, int j1)
         {
-            bool stream = (long)n * k * sizeof(float) > StreamedB;
+            if (Simd.Use512) ByDots<Vector512<float>, Lanes512>(x, xRow, j0, j1);
+            else ByDots<Vector256<float>, Lanes256>(x, xRow, j0, j1);
+        }
+
+        void ByDots<V, L>(float* x, long xRow, int j0, int j1) where V : struct where L : struct, ILanes<V>
+        {
             int j = j0;
-            if (!stream)
+            if (m > 1 || (long)n * k * sizeof(float) <= StreamedB)
                 for (; j + 4 <= j1; j += 4)
                 {
                     float* bj = b + (long)j * k;
                     int i = 0;
-                    if (Simd.Use512)
-                    {
-                        for (; i + 2 <= m; i += 2) Dot2x4<Vector512<float>, Lanes512>(x + i * xRow, x + (i + 1) * xRow, bj, k, c + (long)i * n + j, c + (long)(i + 1) * n + j);
-                        for (; i < m; i++) Dots.Four<Vector512<float>, Lanes512>(x + i * xRow, bj, k, k, c + (long)i * n + j);
-                    }
-                    else
-                    {
-                        for (; i + 2 <= m; i += 2) Dot2x4<Vector256<float>, Lanes256>(x + i * xRow, x + (i + 1) * xRow, bj, k, c + (long)i * n + j, c + (long)(i + 1) * n + j);
-                        for (; i < m; i++) Dots.Four<Vector256<float>, Lanes256>(x + i * xRow, bj, k, k, c + (long)i * n + j);
-                    }
+                    for (; i + 2 <= m; i += 2) Dot2x4<V, L>(x + i * xRow, x + (i + 1) * xRow, bj, k, c + (long)i * n + j, c + (long)(i + 1) * n + j);
+                    if (i < m) Dots.Four<V, L>(x + i * xRow, bj, k, k, c + (long)i * n + j);
                 }
             for (; j < j1; j++)
-            {
-                float* bj = b + (long)j * k;
-                float* cj = c + j;
-                int i = 0;
-                if (Simd.Use512)
-                {
-                    for (; i + 2 <= m; i += 2)
-                    {
-                        Dot2<Vector512<float>, Lanes512>(x + i * xRow, x + (i + 1) * xRow, bj, k, out float u, out float v);
-                        cj[(long)i * n] += u;
-                        cj[(long)(i + 1) * n] += v;
-                    }
-                    if (i < m) cj[(long)i * n] += Dot1<Vector512<float>, Lanes512>(x + i * xRow, bj, k);
-                }
-                else
-                {
-                    for (; i + 2 <= m; i += 2)
-                    {
-                        Dot2<Vector256<float>, Lanes256>(x + i * xRow, x + (i + 1) * xRow, bj, k, out float u, out float v);
-                        cj[(long)i * n] += u;
-                        cj[(long)(i + 1) * n] += v;
-                    }
-                    if (i < m) cj[(long)i * n] += Dot1<Vector256<float>, Lanes256>(x + i * xRow, bj, k);
-                }
-            }
+                for (int i = 0; i < m; i++)
+                    c[(long)i * n + j] += Dots.One<V, L>(x + i * xRow, b + (long)j * k, k);
         }
 
         /// <summary>B is [k, n]: each row of C is k axpy sweeps over this chunk's columns of B.</summary>
