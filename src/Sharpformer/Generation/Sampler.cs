@@ -40,8 +40,8 @@ public sealed class Sampler
     /// Continues one prompt in <paramref name="streams"/> independent samples at once, yielding each step's new
     /// token of every stream. Stream s draws with seed <c>Seed + s</c> and its tokens are exactly those of
     /// <c>Generate(prompt, options with { Seed = Seed + s })</c>: a decode step reads each weight once for all
-    /// the streams, and every stream computes bit for bit what it would alone (the prompt, and each rebuilt
-    /// cache, is run one stream at a time, so the batch never changes which GEMM path a product takes).
+    /// the streams, and every stream computes bit for bit what it would alone (the prompt runs once, and a
+    /// rebuilt cache never sends a stream's rows through another GEMM path than running it alone would).
     /// </summary>
     public IEnumerable<int[]> Generate(IReadOnlyList<int> prompt, int streams, SamplingOptions options)
     {
@@ -89,11 +89,24 @@ public sealed class Sampler
 
     /// <summary>
     /// Refills the cache from the last <paramref name="window"/> tokens of each context and samples every
-    /// stream's next token. Several streams are run one at a time through a one-stream cache and copied in;
-    /// a prompt they all share is run once.
+    /// stream's next token. A prompt all streams share is run once and copied into each. Different contexts
+    /// run together when that puts each stream's rows through the same GEMM path as running it alone would
+    /// (both above, or both within, the dot-product path's rows); otherwise one at a time through a
+    /// one-stream cache, copied in.
     /// </summary>
     void Rebuild(GptKvCache cache, GptKvCache? single, List<int>[] contexts, int window, LogitsSampler[] pickers, int[] next, SamplingOptions options, bool sharedPrompt)
     {
+        int streams = contexts.Length, count = Math.Min(window, contexts[0].Count);
+        if (!sharedPrompt && streams > 1 && (count > Kernels.Gemm.SkinnyRows || streams * count <= Kernels.Gemm.SkinnyRows))
+        {
+            cache.Reset();
+            var tokens = new int[streams * count];
+            for (int s = 0; s < streams; s++) contexts[s].CopyTo(contexts[s].Count - count, tokens, s * count, count);
+            var all = model.Decode(tokens, cache);
+            int vocab = model.Config.VocabSize;
+            for (int s = 0; s < streams; s++) next[s] = pickers[s].Sample(all.Slice(s * vocab, vocab), options);
+            return;
+        }
         var one = single ?? cache;
         ReadOnlySpan<float> logits = default;
         for (int s = 0; s < contexts.Length; s++)

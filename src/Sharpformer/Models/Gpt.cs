@@ -183,7 +183,7 @@ public sealed class Gpt : Module
         Span<float> x = cache.X[..(rows * c)], h = cache.H[..(rows * c)], tmp = cache.Tmp[..(rows * c)];
         Span<float> qkv = cache.Qkv[..(rows * 3 * c)], att = cache.Att[..(rows * c)];
         Span<float> fc = cache.Fc[..(rows * hidden)], act = cache.Act[..(rows * hidden)];
-        Span<float> mean = cache.Stats[..rows], rstd = cache.Stats.Slice(rows, rows), lse = cache.Lse[..(Config.NHead * n)];
+        Span<float> mean = cache.Stats[..rows], rstd = cache.Stats.Slice(rows, rows), lse = cache.Lse[..(Config.NHead * Math.Max(n, batch))];
 
         // x = wte[token] + wpe[position]
         ReadOnlySpan<float> wte = Wte.Weight.Value.Span, wpe = Wpe.Weight!.Value.Span;
@@ -194,7 +194,11 @@ public sealed class Gpt : Module
                 TensorPrimitives.Add(wte.Slice(tokens[r] * c, c), wpe.Slice((past + t) * c, c), x.Slice(r * c, c));
             }
 
+        // Several new positions (a prompt) attend causally, stream by stream. One new position per stream (a
+        // decode step) sees every cached key: all streams go in one call, each over its own `total` keys.
         var shape = new AttentionShape(1, Config.NHead, n, total, Config.HeadDim, Causal: true);
+        var step = new AttentionShape(batch, Config.NHead, 1, Config.BlockSize, Config.HeadDim, Causal: false);
+        cache.KeyLengths.AsSpan().Fill(total);
         for (int l = 0; l < blocks.Length; l++)
         {
             var blk = blocks[l];
@@ -207,8 +211,9 @@ public sealed class Gpt : Module
                 var stream = kv.Slice(b * Config.BlockSize * 2 * c, Config.BlockSize * 2 * c);
                 for (int t = 0; t < n; t++)
                     qkv.Slice((b * n + t) * 3 * c + c, 2 * c).CopyTo(stream.Slice((past + t) * 2 * c, 2 * c));
-                Attention.Forward(shape, qkv[(b * n * 3 * c)..], 3 * c, stream, stream[c..], 2 * c, att.Slice(b * n * c, n * c), lse);
+                if (n > 1) Attention.Forward(shape, qkv[(b * n * 3 * c)..], 3 * c, stream, stream[c..], 2 * c, att.Slice(b * n * c, n * c), lse);
             }
+            if (n == 1) Attention.Forward(step, qkv, 3 * c, kv, kv[c..], 2 * c, att, lse, cache.KeyLengths);
             Gemm.Multiply(att, blk.Attn.OutProj.Weight.Value.Span, tmp, rows, c, c, transB: true, bias: BiasOf(blk.Attn.OutProj));
             TensorPrimitives.Add(x, tmp, x);
             // x = x + mlp(ln_2(x))
@@ -255,6 +260,7 @@ public sealed class GptKvCache : IDisposable
         kv = new Tensor[cfg.NLayer];
         for (int l = 0; l < kv.Length; l++) kv[l] = new Tensor(batch, cfg.BlockSize, 2 * cfg.NEmbd);
         logits = new Tensor(batch, cfg.VocabSize);
+        KeyLengths = new int[batch];
     }
 
     public Gpt Model { get; }
@@ -287,6 +293,9 @@ public sealed class GptKvCache : IDisposable
     internal Span<float> Kv(int layer) => kv[layer].Span;
     internal Span<float> Logits => logits.Span;
 
+    /// <summary>Keys each stream's query sees in a decode step (every stream holds Length positions).</summary>
+    internal int[] KeyLengths { get; }
+
     int c, hidden;
     internal Span<float> X => Slice(0, c);
     internal Span<float> H => Slice(1, c);
@@ -310,7 +319,7 @@ public sealed class GptKvCache : IDisposable
         hidden = Model.Blocks[0].Options.HiddenWidth;
         scratch?.Dispose();
         scratchRows = Math.Max(rows, Batch);
-        scratch = new Tensor(scratchRows * (7 * c + 2 * hidden + 2) + cfg.NHead * cfg.BlockSize);
+        scratch = new Tensor(scratchRows * (7 * c + 2 * hidden + 2) + cfg.NHead * Math.Max(cfg.BlockSize, Batch));
     }
 
     public void Dispose()

@@ -42,17 +42,17 @@ public class SamplerTests
     }
 
     [Theory]
-    [InlineData(1)]  // a one-token prompt
-    [InlineData(3)]  // a longer prompt, run once and copied to every stream
-    public void StreamsSampledTogetherEqualEachSampledAlone(int promptLength)
+    [InlineData(1, 8, 30)]  // a one-token prompt; block 8: every stream's cache is rebuilt from its own 6 tokens, one stream at a time
+    [InlineData(3, 8, 30)]  // a longer prompt, run once and copied to every stream
+    [InlineData(2, 24, 60)] // caches rebuilt from 18 tokens per stream, all streams together
+    public void StreamsSampledTogetherEqualEachSampledAlone(int promptLength, int block, int tokens)
     {
-        // Block 8: the 30 tokens cross it four times, so every stream's cache is rebuilt from its own context.
-        var model = TinyModel(block: 8);
+        var model = TinyModel(block);
         model.Eval();
         int[] prompt = [.. Enumerable.Range(2, promptLength)];
-        var o = new SamplingOptions { MaxNewTokens = 30, Temperature = 1.2f, TopK = 0, Seed = 5 };
+        var o = new SamplingOptions { MaxNewTokens = tokens, Temperature = 1.2f, TopK = 0, Seed = 5 };
         var steps = new Sampler(model, 40).Generate(prompt, 5, o).ToList();
-        Assert.Equal(30, steps.Count);
+        Assert.Equal(tokens, steps.Count);
         for (int s = 0; s < 5; s++)
         {
             var alone = new Sampler(model, 40).Generate(prompt, o with { Seed = 5 + (ulong)s }).ToList();

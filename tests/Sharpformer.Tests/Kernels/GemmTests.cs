@@ -157,6 +157,24 @@ public class GemmTests
         }
     }
 
+    [Theory]
+    [InlineData(48, 128, 384)]  // the streams of a rebuilt sampling cache: 48 rows alone, 480 together
+    [InlineData(20, 1024, 100)] // edge tiles (20 and 200 rows are not multiples of 12), and A copied (rows 4 KB apart) when many
+    public void BlockedRowsDoNotDependOnHowManyRowsRunTogether(int m, int k, int n)
+    {
+        // Sampling streams whose caches are rebuilt together equal streams rebuilt alone: a row of the blocked
+        // path is computed the same way whatever the other rows are.
+        var a = Random(10 * m * k, 31); var b = Random(k * n, 32); var bias = Random(n, 33);
+        var all = new float[10 * m * n];
+        Gemm.Multiply(a, b, all, 10 * m, k, n, transB: true, bias: bias);
+        for (int s = 0; s < 10; s++)
+        {
+            var part = new float[m * n];
+            Gemm.Multiply(a.AsSpan(s * m * k, m * k), b, part, m, k, n, transB: true, bias: bias);
+            Assert.Equal(part, all[(s * m * n)..((s + 1) * m * n)]);
+        }
+    }
+
     [Fact]
     public void BadShapesThrowNamingThem()
     {
