@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Sharpformer.Kernels;
 
@@ -22,7 +23,8 @@ internal static unsafe class Dots
 
     /// <summary>
     /// sums[r] += x·row_r for the four rows starting at rows, stride floats apart (n floats each): one pass over
-    /// x, four independent accumulators (so four FMA chains overlap), then one horizontal sum each.
+    /// x, four independent accumulators (so four FMA chains overlap), then their horizontal sums together
+    /// (<see cref="ILanes{V}.Sum4"/>, each as <see cref="ILanes{V}.Sum"/> would give it).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Four<V, L>(float* x, float* rows, long stride, int n, float* sums) where V : struct where L : struct, ILanes<V>
@@ -38,7 +40,8 @@ internal static unsafe class Dots
             s2 = L.Fma(xv, L.Load(r2 + i), s2);
             s3 = L.Fma(xv, L.Load(r3 + i), s3);
         }
-        float t0 = L.Sum(s0), t1 = L.Sum(s1), t2 = L.Sum(s2), t3 = L.Sum(s3);
+        var t = L.Sum4(s0, s1, s2, s3);
+        float t0 = t.GetElement(0), t1 = t.GetElement(1), t2 = t.GetElement(2), t3 = t.GetElement(3);
         for (; i < n; i++)
         {
             t0 += x[i] * r0[i]; t1 += x[i] * r1[i]; t2 += x[i] * r2[i]; t3 += x[i] * r3[i];

@@ -137,8 +137,9 @@ public static unsafe class Gemm
             v = L.Load(b2 + p); s2 = L.Fma(xv, v, s2); t2 = L.Fma(yv, v, t2);
             v = L.Load(b3 + p); s3 = L.Fma(xv, v, s3); t3 = L.Fma(yv, v, t3);
         }
-        float u0 = L.Sum(s0), u1 = L.Sum(s1), u2 = L.Sum(s2), u3 = L.Sum(s3);
-        float v0 = L.Sum(t0), v1 = L.Sum(t1), v2 = L.Sum(t2), v3 = L.Sum(t3);
+        Vector128<float> sx = L.Sum4(s0, s1, s2, s3), sy = L.Sum4(t0, t1, t2, t3);
+        float u0 = sx.GetElement(0), u1 = sx.GetElement(1), u2 = sx.GetElement(2), u3 = sx.GetElement(3);
+        float v0 = sy.GetElement(0), v1 = sy.GetElement(1), v2 = sy.GetElement(2), v3 = sy.GetElement(3);
         for (; p < k; p++)
         {
             u0 += x[p] * b0[p]; u1 += x[p] * b1[p]; u2 += x[p] * b2[p]; u3 += x[p] * b3[p];

@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Sharpformer.Kernels;
 
@@ -37,7 +39,13 @@ internal unsafe interface ILanes<V> where V : struct
     static abstract V Max(V a, V b);
     /// <summary><see cref="FastMath"/>'s exp: the same bits per lane at either width.</summary>
     static abstract V Exp(V x);
+    /// <summary>
+    /// The lanes' sum in a fixed order: halves folded onto each other down to four lanes, then
+    /// (x0 + x2) + (x1 + x3). <see cref="Sum4"/> adds in exactly this order, four vectors at a time.
+    /// </summary>
     static abstract float Sum(V x);
+    /// <summary>[Sum(a), Sum(b), Sum(c), Sum(d)], bit for bit, sharing the shuffles of the four folds.</summary>
+    static abstract Vector128<float> Sum4(V a, V b, V c, V d);
     static abstract float MaxAcross(V x);
 }
 
@@ -53,7 +61,24 @@ internal unsafe struct Lanes512 : ILanes<Vector512<float>>
     public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
     public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
     public static Vector512<float> Exp(Vector512<float> x) => FastMath.Exp(x);
-    public static float Sum(Vector512<float> x) => Vector512.Sum(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Vector512<float> x) => Lanes256.Sum(x.GetLower() + x.GetUpper());
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d)
+    {
+        if (!Avx512F.IsSupported) return Vector128.Create(Sum(a), Sum(b), Sum(c), Sum(d));
+        // 512 -> 256 for two vectors per add: [a0+a2, a1+a3, b0+b2, b1+b3] in 128-bit blocks.
+        var ab = Avx512F.Shuffle4x128(a, b, 0b01_00_01_00) + Avx512F.Shuffle4x128(a, b, 0b11_10_11_10);
+        var cd = Avx512F.Shuffle4x128(c, d, 0b01_00_01_00) + Avx512F.Shuffle4x128(c, d, 0b11_10_11_10);
+        // 256 -> 128 for all four: blocks [a, b, c, d].
+        var q = Avx512F.Shuffle4x128(ab, cd, 0b10_00_10_00) + Avx512F.Shuffle4x128(ab, cd, 0b11_01_11_01);
+        // Within each block (x0 + x2) + (x1 + x3) lands in its first lane.
+        var t = q + Avx512F.Permute4x32(q, 0b01_00_11_10);
+        t += Avx512F.Permute4x32(t, 0b10_11_00_01);
+        return Avx512F.PermuteVar16x32(t, Vector512.Create(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)).GetLower().GetLower();
+    }
+
     public static float MaxAcross(Vector512<float> x) => Lanes256.MaxAcross(Vector256.Max(x.GetLower(), x.GetUpper()));
 }
 
@@ -69,7 +94,32 @@ internal unsafe struct Lanes256 : ILanes<Vector256<float>>
     public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
     public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
     public static Vector256<float> Exp(Vector256<float> x) => FastMath.Exp(x);
-    public static float Sum(Vector256<float> x) => Vector256.Sum(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Vector256<float> x) => Sum(x.GetLower() + x.GetUpper());
+
+    /// <summary>Four lanes as (x0 + x2) + (x1 + x3).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static float Sum(Vector128<float> q)
+    {
+        var t = q + Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1));
+        return t.ToScalar() + t.GetElement(1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d)
+    {
+        if (!Avx.IsSupported) return Vector128.Create(Sum(a), Sum(b), Sum(c), Sum(d));
+        // 256 -> 128 for two vectors per add: [a, b] and [c, d] in 128-bit blocks.
+        var ab = Avx.Permute2x128(a, b, 0x20) + Avx.Permute2x128(a, b, 0x31);
+        var cd = Avx.Permute2x128(c, d, 0x20) + Avx.Permute2x128(c, d, 0x31);
+        // Within each block (x0 + x2) + (x1 + x3) lands in its first lane.
+        ab += Avx.Permute(ab, 0b01_00_11_10);
+        ab += Avx.Permute(ab, 0b10_11_00_01);
+        cd += Avx.Permute(cd, 0b01_00_11_10);
+        cd += Avx.Permute(cd, 0b10_11_00_01);
+        return Vector128.Create(ab.ToScalar(), ab.GetElement(4), cd.ToScalar(), cd.GetElement(4));
+    }
+
     public static float MaxAcross(Vector256<float> x)
     {
         var m = Vector128.Max(x.GetLower(), x.GetUpper());
