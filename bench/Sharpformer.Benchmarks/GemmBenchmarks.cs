@@ -34,6 +34,40 @@ public class GemmBenchmarks
     public void Multiply() => Gemm.Multiply(a, b, c, m, k, n, transB: true);
 }
 
+/// <summary>
+/// A decode step's products (nn.Linear layout) on one stream and on ten together: rows x k x n, with the
+/// weights rotating through 24 copies (58 MB at 384 x 1536, beyond the L3) as a big model's weights are read
+/// from memory at every step; 128 x 384 stays in cache, as the baby model's do.
+/// </summary>
+[Config(typeof(GflopsConfig))]
+public class DecodeBenchmarks
+{
+    [Params("1x384x1536", "10x384x1536", "1x128x384", "10x128x384")]
+    public string Shape { get; set; } = "";
+
+    float[] x = [], y = [];
+    float[][] weights = [];
+    int m, k, n, next;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        var dims = Shape.Split('x').Select(int.Parse).ToArray();
+        (m, k, n) = (dims[0], dims[1], dims[2]);
+        var r = new Random(3);
+        x = Enumerable.Range(0, m * k).Select(_ => (float)r.NextDouble()).ToArray();
+        weights = Enumerable.Range(0, k * n * 4 > 1 << 20 ? 24 : 1).Select(_ => Enumerable.Range(0, k * n).Select(_ => (float)r.NextDouble()).ToArray()).ToArray();
+        y = new float[m * n];
+    }
+
+    [Benchmark]
+    public void Multiply()
+    {
+        Gemm.Multiply(x, weights[next], y, m, k, n, transB: true);
+        next = (next + 1) % weights.Length;
+    }
+}
+
 /// <summary>Fused attention forward and forward+backward at B=8, H=6, T=256, D=64 (causal), and one decode step.</summary>
 [Config(typeof(GflopsConfig))]
 public class AttentionBenchmarks
