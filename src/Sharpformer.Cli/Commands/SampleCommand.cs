@@ -49,9 +49,9 @@ static class SampleCommand
             // Samples run together in groups (one weight read per step serves the group); the first of each
             // group streams as it is generated, the others print when the group is done. Stream s uses seed
             // Seed + s, so the text is the same as drawing the samples one by one.
-            for (int first = 0; first < samples; first += GroupSize(model, samples - first))
+            for (int first = 0, group; first < samples; first += group)
             {
-                int group = GroupSize(model, samples - first);
+                group = GroupSize(model, samples - first);
                 var streamer = new TokenStreamer(tokenizer, stdout);
                 var others = new List<int>[group];
                 for (int s = 1; s < group; s++) others[s] = new List<int>();
