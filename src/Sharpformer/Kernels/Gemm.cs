@@ -358,7 +358,7 @@ public static unsafe class Gemm
                         for (; q + 8 <= cols; q += 8)
                         {
                             float* src = b + (long)(j + q) * k + p0;
-                            for (int p = 0; p < p8; p += 8) Transpose8x8(src + p, k, d + p * nr + q, nr);
+                            for (int p = 0; p < p8; p += 8) MatrixBlocks.Transpose8x8(src + p, k, d + p * nr + q, nr);
                             for (int p = p8; p < kc; p++)
                                 for (int r = 0; r < 8; r++) d[p * nr + q + r] = src[(long)r * k + p];
                         }
@@ -379,30 +379,6 @@ public static unsafe class Gemm
                     }
                 }
             }
-        }
-
-        /// <summary>dst[c*dstStride + r] = src[r*srcStride + c] for an 8x8 block: two unpack stages and a 128-bit lane swap.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static void Transpose8x8(float* src, long srcStride, float* dst, long dstStride)
-        {
-            Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + srcStride);
-            Vector256<float> r2 = Avx.LoadVector256(src + 2 * srcStride), r3 = Avx.LoadVector256(src + 3 * srcStride);
-            Vector256<float> r4 = Avx.LoadVector256(src + 4 * srcStride), r5 = Avx.LoadVector256(src + 5 * srcStride);
-            Vector256<float> r6 = Avx.LoadVector256(src + 6 * srcStride), r7 = Avx.LoadVector256(src + 7 * srcStride);
-            // Interleave pairs of rows (32-bit), then pairs of pairs (64-bit): each 128-bit lane holds a 4x4 transposed.
-            Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3);
-            Vector256<float> t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
-            Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE);
-            Vector256<float> u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
-            // Rows 0-3 supply the low 128 bits of each output, rows 4-7 the high.
-            Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
-            Avx.Store(dst + dstStride, Avx.Permute2x128(u1, u5, 0x20));
-            Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(u2, u6, 0x20));
-            Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(u3, u7, 0x20));
-            Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(u0, u4, 0x31));
-            Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
-            Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
-            Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
         }
 
         void Kernel(float* a, long rs, long cs, float* b, int kc, float* c, long ldc, int mode, float* bias)

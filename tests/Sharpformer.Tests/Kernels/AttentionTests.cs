@@ -73,6 +73,7 @@ public class AttentionTests
         { 2, 2, 21, 13, 8, false, false },   // Tq > Tk
         { 1, 6, 1, 77, 64, true, false },    // KV-cached decode step
         { 2, 1, 3, 3, 5, true, true },
+        { 2, 2, 19, 19, 12, true, false },   // head size not a multiple of 8: transposed K copies take whole 8x8 blocks and a tail
     };
 
     [Theory]
