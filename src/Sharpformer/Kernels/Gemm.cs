@@ -17,7 +17,7 @@ namespace Sharpformer.Kernels;
 /// </summary>
 public static unsafe class Gemm
 {
-    const int KC = 192;     // k slice: a 32-wide B panel of KC floats stays in L1
+    const int KC = 384;     // k slice: long, so C tiles are loaded and stored few times; the 48 KB B panel streams from L2
     const int NC = 256;     // columns per work item: its packed B (KC x NC) stays in L2
     /// <summary>Products of at most this many rows (decode steps, a few streams at once) take the dot-product path.</summary>
     public const int SkinnyRows = 16;
@@ -254,8 +254,8 @@ public static unsafe class Gemm
             }
             float* bp = packed, ap = packedA, t = tile;
             // k slices of (nearly) equal length, each at most KC and a multiple of 8 (the transposing pack's
-            // block) but the last: k = 1024 runs as 5 x 176 + 144, not 5 x 192 + 64 (a short slice costs a
-            // full C load and store for few FMAs). The slicing depends on k alone, so results stay fixed.
+            // block) but the last: k = 1024 runs as 344 + 344 + 336, not 384 + 384 + 256 (a short slice costs
+            // a full C load and store for few FMAs). The slicing depends on k alone, so results stay fixed.
             int slices = (k + KC - 1) / KC, slice = ((k + slices - 1) / slices + 7) / 8 * 8;
             for (int p0 = 0; p0 < k; p0 += slice)
             {
