@@ -114,39 +114,28 @@ public static unsafe class Gemm
         int threads = (long)m * n * k < 1 << 15 ? 1 : Parallelism.ThreadCount;
         int chunk = ((n + threads - 1) / threads + 15) / 16 * 16;
         int chunks = (n + chunk - 1) / chunk;
-        var job = new SkinnyJob(a, b, c, m, k, n, aRow, aCol, transB, chunk);
-        if (chunks == 1) job.Run(0);
-        else Parallelism.For(chunks, new SkinnyBox(job).Run);
-    }
-
-    /// <summary>
-    /// Dots.Four for two rows of A at once: each B load serves two FMAs. Every accumulator sums in the same order
-    /// as Dots.Four's, so a C element does not depend on whether its row was paired.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Dot2x4<V, L>(float* x, float* y, float* b, int k, float* cx, float* cy) where V : struct where L : struct, ILanes<V>
-    {
-        float* b0 = b, b1 = b + k, b2 = b + 2 * k, b3 = b + 3 * k;
-        V s0 = default, s1 = default, s2 = default, s3 = default, t0 = default, t1 = default, t2 = default, t3 = default;
-        int p = 0, w = L.Count;
-        for (; p + w <= k; p += w)
+        // A transposed (rows strided) is gathered once into contiguous rows, for every chunk to read.
+        float[]? rented = aCol != 1 ? System.Buffers.ArrayPool<float>.Shared.Rent(m * k) : null;
+        try
         {
-            V xv = L.Load(x + p), yv = L.Load(y + p), v;
-            v = L.Load(b0 + p); s0 = L.Fma(xv, v, s0); t0 = L.Fma(yv, v, t0);
-            v = L.Load(b1 + p); s1 = L.Fma(xv, v, s1); t1 = L.Fma(yv, v, t1);
-            v = L.Load(b2 + p); s2 = L.Fma(xv, v, s2); t2 = L.Fma(yv, v, t2);
-            v = L.Load(b3 + p); s3 = L.Fma(xv, v, s3); t3 = L.Fma(yv, v, t3);
+            fixed (float* gathered = rented)
+            {
+                float* x = a;
+                if (rented is not null)
+                {
+                    for (int i = 0; i < m; i++)
+                        for (int p = 0; p < k; p++) gathered[i * k + p] = a[i * aRow + p * aCol];
+                    x = gathered;
+                }
+                var job = new SkinnyJob(x, b, c, m, k, n, transB, chunk);
+                if (chunks == 1) job.Run(0);
+                else Parallelism.For(chunks, new SkinnyBox(job).Run);
+            }
         }
-        Vector128<float> sx = L.Sum4(s0, s1, s2, s3), sy = L.Sum4(t0, t1, t2, t3);
-        float u0 = sx.GetElement(0), u1 = sx.GetElement(1), u2 = sx.GetElement(2), u3 = sx.GetElement(3);
-        float v0 = sy.GetElement(0), v1 = sy.GetElement(1), v2 = sy.GetElement(2), v3 = sy.GetElement(3);
-        for (; p < k; p++)
+        finally
         {
-            u0 += x[p] * b0[p]; u1 += x[p] * b1[p]; u2 += x[p] * b2[p]; u3 += x[p] * b3[p];
-            v0 += y[p] * b0[p]; v1 += y[p] * b1[p]; v2 += y[p] * b2[p]; v3 += y[p] * b3[p];
+            if (rented is not null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
         }
-        cx[0] += u0; cx[1] += u1; cx[2] += u2; cx[3] += u3;
-        cy[0] += v0; cy[1] += v1; cy[2] += v2; cy[3] += v3;
     }
 
     sealed class SkinnyBox(SkinnyJob job)
@@ -154,34 +143,14 @@ public static unsafe class Gemm
         public void Run(int item) => job.Run(item);
     }
 
-    readonly struct SkinnyJob(float* a, float* b, float* c, int m, int k, int n, long aRow, long aCol, bool transB, int chunk)
+    /// <summary>One chunk of columns of a dot-product-path product; x holds A's rows, k floats apart.</summary>
+    readonly struct SkinnyJob(float* x, float* b, float* c, int m, int k, int n, bool transB, int chunk)
     {
         public void Run(int item)
         {
             int j0 = item * chunk, j1 = Math.Min(n, j0 + chunk);
-            // A transposed (rows strided) is gathered once into contiguous rows.
-            float[]? rented = aCol != 1 ? System.Buffers.ArrayPool<float>.Shared.Rent(m * k) : null;
-            try
-            {
-                fixed (float* gathered = rented)
-                {
-                    float* x = a;
-                    long xRow = aRow;
-                    if (rented is not null)
-                    {
-                        for (int i = 0; i < m; i++)
-                            for (int p = 0; p < k; p++) gathered[i * k + p] = a[i * aRow + p * aCol];
-                        x = gathered;
-                        xRow = k;
-                    }
-                    if (transB) ByDots(x, xRow, j0, j1);
-                    else BySweeps(x, xRow, j0, j1);
-                }
-            }
-            finally
-            {
-                if (rented is not null) System.Buffers.ArrayPool<float>.Shared.Return(rented);
-            }
+            if (transB) ByDots(j0, j1);
+            else BySweeps(j0, j1);
         }
 
         /// <summary>
@@ -192,13 +161,13 @@ public static unsafe class Gemm
         /// interleaved 27-30. Otherwise four rows of B at a time meet every row of A, two rows of A at a time,
         /// so each load serves several FMAs (the cost there is arithmetic, not memory).
         /// </summary>
-        void ByDots(float* x, long xRow, int j0, int j1)
+        void ByDots(int j0, int j1)
         {
-            if (Simd.Use512) ByDots<Vector512<float>, Lanes512>(x, xRow, j0, j1);
-            else ByDots<Vector256<float>, Lanes256>(x, xRow, j0, j1);
+            if (Simd.Use512) ByDots<Vector512<float>, Lanes512>(j0, j1);
+            else ByDots<Vector256<float>, Lanes256>(j0, j1);
         }
 
-        void ByDots<V, L>(float* x, long xRow, int j0, int j1) where V : struct where L : struct, ILanes<V>
+        void ByDots<V, L>(int j0, int j1) where V : struct where L : struct, ILanes<V>
         {
             int j = j0;
             if (m > 1 || (long)n * k * sizeof(float) <= StreamedB)
@@ -206,22 +175,22 @@ public static unsafe class Gemm
                 {
                     float* bj = b + (long)j * k;
                     int i = 0;
-                    for (; i + 2 <= m; i += 2) Dot2x4<V, L>(x + i * xRow, x + (i + 1) * xRow, bj, k, c + (long)i * n + j, c + (long)(i + 1) * n + j);
-                    if (i < m) Dots.Four<V, L>(x + i * xRow, bj, k, k, c + (long)i * n + j);
+                    for (; i + 2 <= m; i += 2) Dots.TwoByFour<V, L>(x + i * k, x + (i + 1) * k, bj, k, c + (long)i * n + j, c + (long)(i + 1) * n + j);
+                    if (i < m) Dots.Four<V, L>(x + i * k, bj, k, k, c + (long)i * n + j);
                 }
             for (; j < j1; j++)
                 for (int i = 0; i < m; i++)
-                    c[(long)i * n + j] += Dots.One<V, L>(x + i * xRow, b + (long)j * k, k);
+                    c[(long)i * n + j] += Dots.One<V, L>(x + i * k, b + (long)j * k, k);
         }
 
         /// <summary>B is [k, n]: each row of C is k axpy sweeps over this chunk's columns of B.</summary>
-        void BySweeps(float* x, long xRow, int j0, int j1)
+        void BySweeps(int j0, int j1)
         {
             for (int i = 0; i < m; i++)
             {
                 var dst = new Span<float>(c + (long)i * n + j0, j1 - j0);
                 for (int p = 0; p < k; p++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b + (long)p * n + j0, j1 - j0), x[i * xRow + p], dst, dst);
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b + (long)p * n + j0, j1 - j0), x[i * k + p], dst, dst);
             }
         }
     }
