@@ -20,12 +20,17 @@ public class GemmBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var dims = Shape.Split('x').Select(int.Parse).ToArray();
-        (m, k, n) = (dims[0], dims[1], dims[2]);
-        var r = new Random(1);
-        a = Enumerable.Range(0, m * k).Select(_ => (float)r.NextDouble()).ToArray();
-        b = Enumerable.Range(0, k * n).Select(_ => (float)r.NextDouble()).ToArray();
+        (m, k, n) = Dims(Shape);
+        a = LayerKernels.Data.Random(m * k, 1);
+        b = LayerKernels.Data.Random(k * n, 2);
         c = new float[m * n];
+    }
+
+    /// <summary>"MxKxN" as numbers.</summary>
+    public static (int M, int K, int N) Dims(string shape)
+    {
+        var dims = shape.Split('x').Select(int.Parse).ToArray();
+        return (dims[0], dims[1], dims[2]);
     }
 
     public static double FlopsOf(string shape) => shape.Split('x').Select(double.Parse).Aggregate(2.0, (x, d) => x * d);
@@ -52,11 +57,10 @@ public class DecodeBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var dims = Shape.Split('x').Select(int.Parse).ToArray();
-        (m, k, n) = (dims[0], dims[1], dims[2]);
-        var r = new Random(3);
-        x = Enumerable.Range(0, m * k).Select(_ => (float)r.NextDouble()).ToArray();
-        weights = Enumerable.Range(0, k * n * 4 > 1 << 20 ? 24 : 1).Select(_ => Enumerable.Range(0, k * n).Select(_ => (float)r.NextDouble()).ToArray()).ToArray();
+        (m, k, n) = GemmBenchmarks.Dims(Shape);
+        x = LayerKernels.Data.Random(m * k, 3);
+        int copies = (long)k * n * sizeof(float) > 1 << 20 ? 24 : 1; // weights beyond L2 rotate through memory
+        weights = Enumerable.Range(0, copies).Select(i => LayerKernels.Data.Random(k * n, 4 + i)).ToArray();
         y = new float[m * n];
     }
 

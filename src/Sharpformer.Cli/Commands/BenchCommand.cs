@@ -29,9 +29,6 @@ static class BenchCommand
             int n = r.GetValue(steps), w = r.GetValue(warmup);
             if (n < 1) throw new ArgumentException($"steps must be positive, got {n}.");
             if (w < 0) throw new ArgumentException($"warmup must not be negative, got {w}.");
-            int streams = r.GetValue(sampleStreams);
-            if (streams < 1 || streams > Generation.Sampler.MaxStreams)
-                throw new ArgumentException($"sample-streams must be between 1 and {Generation.Sampler.MaxStreams}, got {streams}.");
             bool asJson = r.GetValue(json);
             // Real tokens when a data folder was named explicitly; synthetic otherwise (no download needed).
             bool realData = r.GetResult(command.Options.First(o => o.Name == "--data")) is { Implicit: false };
@@ -39,7 +36,7 @@ static class BenchCommand
             int vocabSize = data is null ? r.GetValue(vocab) : TrainCommand.ModelVocabSize(data.Tokenizer);
             ITokenSource tokens = data is null ? Synthetic(vocabSize, config.Seed) : data.Train;
             Action<string>? progress = asJson ? null : s => Console.Error.WriteLine(s);
-            var result = Benchmark.Run(config, tokens, vocabSize, n, w, r.GetValue(sampleTokens), progress, r.GetValue(profile), streams);
+            var result = Benchmark.Run(config, tokens, vocabSize, n, w, r.GetValue(sampleTokens), progress, r.GetValue(profile), r.GetValue(sampleStreams));
             if (asJson)
             {
                 Console.WriteLine(JsonSerializer.Serialize(result, BenchJsonContext.Default.BenchmarkResult));

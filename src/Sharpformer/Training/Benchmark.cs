@@ -39,7 +39,7 @@ public static class Benchmark
         int sampleTokens = 500, Action<string>? progress = null, bool profile = false, int sampleStreams = 1)
     {
         if (sampleStreams < 1 || sampleStreams > Sampler.MaxStreams)
-            throw new ArgumentException($"sample-streams must be between 1 and {Sampler.MaxStreams}, got {sampleStreams}.", nameof(sampleStreams));
+            throw new ArgumentException($"sample-streams must be between 1 and {Sampler.MaxStreams}, got {sampleStreams}."); // the CLI's one line
         Parallelism.ThreadCount = config.EffectiveThreads;
         var model = new Gpt(config.ToModelConfig(vocabSize), config.Seed);
         var trainer = new Trainer(model, config with { EvalInterval = int.MaxValue, MaxIters = int.MaxValue }, tokens, tokens);
