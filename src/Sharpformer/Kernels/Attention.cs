@@ -23,9 +23,10 @@ public readonly record struct AttentionShape(int Batch, int Heads, int QueryLeng
 /// 2 vectors) on zero-padded copies of the head's q, k and v: forward takes 4 query rows at a time
 /// (S = Q·Kᵀ over the keys they see, softmax, O = P·V) and keeps only the log-sum-exp per row; backward
 /// recomputes P from it for blocks of query rows. A decode step (at most 4 query rows) instead walks the
-/// cached keys in tiles with an online softmax, dotting each key directly. No [T, T] matrix is kept.
-/// Work is split over (batch, head) pairs, each done by one thread in a fixed order, so results are
-/// bit-identical for any thread count.
+/// cached keys in tiles with an online softmax, dotting each key directly; each tile of a stream's cached rows
+/// serves a group of heads in turn, so the cache streams past once rather than once per head. No [T, T] matrix
+/// is kept. Work is split over (batch, head) pairs (decode: batch row, head group), each head done by one thread
+/// in a fixed order, so results are bit-identical for any thread count.
 /// </para>
 /// </summary>
 public static unsafe class Attention
@@ -46,8 +47,12 @@ public static unsafe class Attention
         fixed (float* pq = q, pk = k, pv = v, po = output, pl = logSumExp)
         fixed (int* pn = keyLengths)
         {
-            var job = new Job(s, pq, qStride, pk, pv, kvStride, pn, keyLengths.IsEmpty) { O = po, Lse = pl, DropoutP = dropout, Seed = seed };
-            Run(s, job, backward: false);
+            // A decode step (a few query rows) walks each stream's cached rows once for a group of heads, rather than
+            // once per head. Streams are split into head groups only to give every thread work.
+            bool direct = s.QueryLength <= 4 && dropout == 0;
+            int groups = direct ? Math.Clamp((Parallelism.ThreadCount + s.Batch - 1) / s.Batch, 1, s.Heads) : s.Heads;
+            var job = new Job(s, pq, qStride, pk, pv, kvStride, pn, keyLengths.IsEmpty) { O = po, Lse = pl, DropoutP = dropout, Seed = seed, Direct = direct, Groups = groups };
+            Run(s, job, s.Batch * groups, backward: false);
         }
     }
 
@@ -69,15 +74,14 @@ public static unsafe class Attention
         fixed (int* pn = keyLengths)
         {
             var job = new Job(s, pq, qStride, pk, pv, kvStride, pn, keyLengths.IsEmpty) { O = po, Lse = pl, DO = pdo, DQ = pdq, DK = pdk, DV = pdv, DropoutP = dropout, Seed = seed };
-            Run(s, job, backward: true);
+            Run(s, job, s.Batch * s.Heads, backward: true);
         }
     }
 
-    static void Run(in AttentionShape s, Job job, bool backward)
+    static void Run(in AttentionShape s, Job job, int items, bool backward)
     {
-        int items = s.Batch * s.Heads;
         // A decode step is tiny: threads would cost more than they save (and it allocates nothing this way).
-        if (items == 1 || (long)items * s.QueryLength * s.KeyLength * s.HeadDim < 1 << 15)
+        if (items == 1 || (long)s.Batch * s.Heads * s.QueryLength * s.KeyLength * s.HeadDim < 1 << 15)
         {
             for (int i = 0; i < items; i++)
                 if (backward) job.Backward(i); else job.Forward(i);
@@ -104,6 +108,10 @@ public static unsafe class Attention
         /// <summary>Dropout on the attention probabilities (nanoGPT's attn_dropout); the mask of a query row is a function of (seed, row).</summary>
         public float DropoutP { get; init; }
         public ulong Seed { get; init; }
+        /// <summary>The decode path (<see cref="ForwardDirect"/>), whose items are (batch row, group of heads).</summary>
+        public bool Direct { get; init; }
+        /// <summary>Head groups per batch row in the decode path.</summary>
+        public int Groups { get; init; }
         [ThreadStatic] static float[]? scratch;
 
         int Visible(int b, int i)
@@ -163,41 +171,48 @@ public static unsafe class Attention
         /// <summary>
         /// The same online softmax over key tiles, with dot products straight from the rows of K (no transposed
         /// copy): four keys at a time, so four independent FMA chains run instead of one, and the weighted sum of
-        /// V adds four rows per pass over the accumulator.
+        /// V adds four rows per pass over the accumulator. Each tile of cached rows serves every head of the
+        /// item's group in turn while it is in cache; each head's sums are those it would have alone.
         /// </summary>
         void ForwardDirect<V, L>(int item) where V : struct where L : struct, ILanes<V>
         {
-            int b = item / s.Heads, h = item % s.Heads, D = s.HeadDim, C = s.Width;
+            int b = item / Groups, g = item % Groups, D = s.HeadDim, C = s.Width;
+            int h0 = g * s.Heads / Groups, heads = (g + 1) * s.Heads / Groups - h0;
             float scale = 1f / MathF.Sqrt(D);
-            fixed (float* sc = Scratch(KeyTile + 2 * D))
+            fixed (float* sc = Scratch(KeyTile + 2 * heads * D + 2 * heads))
             {
-                float* tile = sc, acc = sc + KeyTile, qs = acc + D;
+                float* tile = sc, acc = sc + KeyTile, qs = acc + heads * D, maxes = qs + heads * D, sums = maxes + heads;
                 for (int i = 0; i < s.QueryLength; i++)
                 {
-                    float* qi = q + (long)(b * s.QueryLength + i) * qStride + h * D;
-                    float* oi = O + (long)(b * s.QueryLength + i) * C + h * D;
-                    for (int d = 0; d < D; d++) qs[d] = qi[d] * scale;
+                    float* qi = q + (long)(b * s.QueryLength + i) * qStride + h0 * D;
+                    float* oi = O + (long)(b * s.QueryLength + i) * C + h0 * D;
+                    for (int d = 0; d < heads * D; d++) qs[d] = qi[d] * scale;
+                    new Span<float>(acc, heads * D).Clear();
+                    new Span<float>(maxes, heads).Fill(float.NegativeInfinity);
+                    new Span<float>(sums, heads).Clear();
                     int visible = Visible(b, i);
-                    float max = float.NegativeInfinity, sum = 0;
-                    new Span<float>(acc, D).Clear();
                     for (int j0 = 0; j0 < visible; j0 += KeyTile)
                     {
-                        int n = Math.Min(KeyTile, visible - j0), cols = RoundUp(n, L.Count), j = 0;
-                        long first = (long)(b * s.KeyLength + j0) * kvStride + h * D;
-                        float* kj = k + first, vj = v + first;
-                        new Span<float>(tile, n).Clear();
-                        for (; j + 4 <= n; j += 4) Dots.Four<V, L>(qs, kj + j * kvStride, kvStride, D, tile + j);
-                        for (; j < n; j++) tile[j] = Dots.One<V, L>(qs, kj + j * kvStride, D);
-                        for (j = n; j < cols; j++) tile[j] = float.NegativeInfinity; // exp gives 0 there
-                        float newMax = Math.Max(max, RowMax<V, L>(tile, cols));
-                        float correction = MathF.Exp(max - newMax);
-                        sum = sum * correction + ExpSum<V, L>(tile, cols, newMax);
-                        if (correction != 1f) Scale(acc, correction, D);
-                        for (j = 0; j + 4 <= n; j += 4) Axpy4<V, L>(acc, tile + j, vj + j * kvStride, kvStride, D);
-                        for (; j < n; j++) Axpy1<V, L>(acc, tile[j], vj + j * kvStride, D);
-                        max = newMax;
+                        int n = Math.Min(KeyTile, visible - j0), cols = RoundUp(n, L.Count);
+                        long first = (long)(b * s.KeyLength + j0) * kvStride + h0 * D;
+                        for (int h = 0; h < heads; h++)
+                        {
+                            float* kj = k + first + h * D, vj = v + first + h * D, qh = qs + h * D, ah = acc + h * D;
+                            int j = 0;
+                            new Span<float>(tile, n).Clear();
+                            for (; j + 4 <= n; j += 4) Dots.Four<V, L>(qh, kj + j * kvStride, kvStride, D, tile + j);
+                            for (; j < n; j++) tile[j] = Dots.One<V, L>(qh, kj + j * kvStride, D);
+                            for (j = n; j < cols; j++) tile[j] = float.NegativeInfinity; // exp gives 0 there
+                            float newMax = Math.Max(maxes[h], RowMax<V, L>(tile, cols));
+                            float correction = MathF.Exp(maxes[h] - newMax);
+                            sums[h] = sums[h] * correction + ExpSum<V, L>(tile, cols, newMax);
+                            if (correction != 1f) Scale(ah, correction, D);
+                            for (j = 0; j + 4 <= n; j += 4) Axpy4<V, L>(ah, tile + j, vj + j * kvStride, kvStride, D);
+                            for (; j < n; j++) Axpy1<V, L>(ah, tile[j], vj + j * kvStride, D);
+                            maxes[h] = newMax;
+                        }
                     }
-                    Finish(b, h, i, oi, acc, max, sum, visible);
+                    for (int h = 0; h < heads; h++) Finish(b, h0 + h, i, oi + h * D, acc + h * D, maxes[h], sums[h], visible);
                 }
             }
         }
@@ -205,9 +220,8 @@ public static unsafe class Attention
         public void Forward(int item)
         {
             // A few query rows (a decode step) do not repay copying the whole of K: dot each key directly.
-            bool direct = s.QueryLength <= 4 && DropoutP == 0;
-            if (direct && Simd.Use512) ForwardDirect<Vector512<float>, Lanes512>(item);
-            else if (direct) ForwardDirect<Vector256<float>, Lanes256>(item);
+            if (Direct && Simd.Use512) ForwardDirect<Vector512<float>, Lanes512>(item);
+            else if (Direct) ForwardDirect<Vector256<float>, Lanes256>(item);
             else if (Simd.Use512) ForwardTiled<Vector512<float>, Lanes512>(item);
             else ForwardTiled<Vector256<float>, Lanes256>(item);
         }

@@ -72,6 +72,7 @@ public class AttentionTests
         { 2, 2, 13, 21, 16, false, true },   // cross-attention, Tq < Tk
         { 2, 2, 21, 13, 8, false, false },   // Tq > Tk
         { 1, 6, 1, 77, 64, true, false },    // KV-cached decode step
+        { 3, 5, 2, 150, 24, false, true },   // decode steps of several streams: heads split into groups, tiles of keys and a tail
         { 2, 1, 3, 3, 5, true, true },
         { 2, 2, 19, 19, 12, true, false },   // head size not a multiple of 8: transposed K copies take whole 8x8 blocks and a tail
     };
@@ -152,6 +153,41 @@ public class AttentionTests
             double numeric = (Loss(plus) - Loss(minus)) / (2 * h);
             Assert.True(Math.Abs(numeric - grad[i]) <= 2e-3 * (1 + Math.Abs(numeric)), $"d/dqkv[{i}]: analytic {grad[i]}, numeric {numeric}");
         }
+    }
+
+    /// <summary>
+    /// A decode step's streams (each over its own cached keys) give bit for bit what each gives alone, whatever the
+    /// thread count (which decides how each stream's heads are grouped): batched sampling relies on it.
+    /// </summary>
+    [Fact]
+    public void DecodeStreamsMatchEachStreamAloneBitForBit()
+    {
+        const int batch = 3, heads = 5, keys = 150, D = 24, C = heads * D;
+        var s = new AttentionShape(batch, heads, 1, keys, D, false);
+        var q = Random(batch * 3 * C, 4);
+        var kv = Random(batch * keys * 2 * C, 5);
+        int[] lengths = [150, 67, 1];
+        var saved = Parallelism.ThreadCount;
+        try
+        {
+            var expected = new float[batch * C];
+            Parallelism.ThreadCount = 1;
+            for (int b = 0; b < batch; b++)
+            {
+                var alone = new AttentionShape(1, heads, 1, keys, D, false);
+                var o = new float[C];
+                Attention.Forward(alone, q.AsSpan(b * 3 * C, 3 * C), 3 * C, kv.AsSpan(b * keys * 2 * C), kv.AsSpan(b * keys * 2 * C + C), 2 * C, o, new float[heads], [lengths[b]]);
+                o.CopyTo(expected, b * C);
+            }
+            foreach (int threads in new[] { 1, 2, 3, 7 })
+            {
+                Parallelism.ThreadCount = threads;
+                var together = new float[batch * C];
+                Attention.Forward(s, q, 3 * C, kv, kv.AsSpan(C), 2 * C, together, new float[batch * heads], lengths);
+                Assert.Equal(expected, together);
+            }
+        }
+        finally { Parallelism.ThreadCount = saved; }
     }
 
     [Fact]
