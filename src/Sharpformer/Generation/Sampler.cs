@@ -12,8 +12,8 @@ namespace Sharpformer.Generation;
 public sealed class Sampler
 {
     /// <summary>
-    /// Most streams sampled together: a decode step of this many rows still takes GEMM's dot-product path,
-    /// which computes each row as it would alone.
+    /// Most streams sampled together: a decode step of this many rows still multiplies by the packed block
+    /// weights (and the head by GEMM's dot-product path), which compute each row as it would alone.
     /// </summary>
     public const int MaxStreams = Kernels.Gemm.SkinnyRows;
 
@@ -66,8 +66,10 @@ public sealed class Sampler
             contexts[s] = new List<int>(prompt.Count + options.MaxNewTokens);
             contexts[s].AddRange(prompt);
         }
-        using var cache = model.NewCache(streams);
-        using var single = streams > 1 ? model.NewCache() : null;
+        // The block weights packed once for this run's decode steps, shared by both caches.
+        var weights = model.PackForDecode();
+        using var cache = model.NewCache(streams, weights);
+        using var single = streams > 1 ? model.NewCache(1, weights) : null;
         var next = new int[streams];
 
         // Each span of logits is consumed before the next yield (spans cannot live across it).

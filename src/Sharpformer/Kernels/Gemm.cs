@@ -369,11 +369,11 @@ public static unsafe class Gemm
         }
     }
 
-    const int AddToC = 0, StoreC = 1, StoreCPlusBias = 2;
+    internal const int AddToC = 0, StoreC = 1, StoreCPlusBias = 2;
 
     /// <summary>C[12x32] += A[12 x kc]·B[kc x 32]: 24 accumulators, two B vectors, one broadcast per row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel12x32(float* a, long rs, long cs, float* b, int kc, float* c, long ldc, int mode, float* bias)
+    internal static void Kernel12x32(float* a, long rs, long cs, float* b, int kc, float* c, long ldc, int mode, float* bias)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
             c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default,

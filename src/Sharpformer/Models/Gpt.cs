@@ -153,8 +153,18 @@ public sealed class Gpt : Module
 
     // ------------------------------------------------------------------ KV-cached decoding
 
-    /// <summary>A key/value cache for <see cref="Decode"/>, holding up to BlockSize positions per stream.</summary>
-    public GptKvCache NewCache(int batch = 1) => new(this, batch);
+    /// <summary>
+    /// A key/value cache for <see cref="Decode"/>, holding up to BlockSize positions per stream. With
+    /// <paramref name="weights"/> (from <see cref="PackForDecode"/>), decode steps of up to
+    /// <see cref="Gemm.SkinnyRows"/> rows multiply by the packed block weights.
+    /// </summary>
+    public GptKvCache NewCache(int batch = 1, GptDecodeWeights? weights = null) => new(this, batch, weights);
+
+    /// <summary>
+    /// The block weights packed for decode steps (<see cref="PackedWeight"/>): a second copy of them, and a
+    /// snapshot — pack again after the weights change. Share one between the caches of a sampling run.
+    /// </summary>
+    public GptDecodeWeights PackForDecode() => new(this);
 
     /// <summary>
     /// Appends tokens to the cache and returns the logits of the last new position: [V] for one stream, or
@@ -205,7 +215,8 @@ public sealed class Gpt : Module
             Span<float> kv = cache.Kv(l);
             // x = x + attn(ln_1(x)), keys and values of the new positions appended to the cache
             LayerNormRows(blk.Ln1, x, h, mean, rstd, rows, c, eps);
-            Gemm.Multiply(h, blk.Attn.QkvProj.Weight.Value.Span, qkv, rows, c, 3 * c, transB: true, bias: BiasOf(blk.Attn.QkvProj));
+            var packed = cache.Weights?.Layer(l);
+            Linear(blk.Attn.QkvProj, packed?.Qkv, h, qkv, rows);
             for (int b = 0; b < batch; b++)
             {
                 var stream = kv.Slice(b * Config.BlockSize * 2 * c, Config.BlockSize * 2 * c);
@@ -214,13 +225,13 @@ public sealed class Gpt : Module
                 if (n > 1) Attention.Forward(shape, qkv[(b * n * 3 * c)..], 3 * c, stream, stream[c..], 2 * c, att.Slice(b * n * c, n * c), lse);
             }
             if (n == 1) Attention.Forward(step, qkv, 3 * c, kv, kv[c..], 2 * c, att, lse, cache.KeyLengths);
-            Gemm.Multiply(att, blk.Attn.OutProj.Weight.Value.Span, tmp, rows, c, c, transB: true, bias: BiasOf(blk.Attn.OutProj));
+            Linear(blk.Attn.OutProj, packed?.Out, att, tmp, rows);
             TensorPrimitives.Add(x, tmp, x);
             // x = x + mlp(ln_2(x))
             LayerNormRows(blk.Ln2, x, h, mean, rstd, rows, c, eps);
-            Gemm.Multiply(h, blk.Mlp.Fc.Weight.Value.Span, fc, rows, c, hidden, transB: true, bias: BiasOf(blk.Mlp.Fc));
+            Linear(blk.Mlp.Fc, packed?.Fc, h, fc, rows);
             Ops.ActivationForward(Config.Activation, fc, act);
-            Gemm.Multiply(act, blk.Mlp.Proj.Weight.Value.Span, tmp, rows, hidden, c, transB: true, bias: BiasOf(blk.Mlp.Proj));
+            Linear(blk.Mlp.Proj, packed?.Proj, act, tmp, rows);
             TensorPrimitives.Add(x, tmp, x);
         }
 
@@ -235,6 +246,16 @@ public sealed class Gpt : Module
     }
 
     static ReadOnlySpan<float> BiasOf(Linear l) => l.Bias is null ? default : l.Bias.Value.Span;
+
+    /// <summary>
+    /// y = x·Wᵀ + b for a decode step: through the packed copy for rows the dot-product path would take (so the
+    /// path still changes only where GEMM's does, which the sampler's rebuilds rely on), else through GEMM.
+    /// </summary>
+    static void Linear(Linear layer, PackedWeight? packed, ReadOnlySpan<float> x, Span<float> y, int rows)
+    {
+        if (packed is not null && rows <= Gemm.SkinnyRows) packed.Multiply(x, rows, y);
+        else Gemm.Multiply(x, layer.Weight.Value.Span, y, rows, layer.InFeatures, layer.OutFeatures, transB: true, bias: BiasOf(layer));
+    }
 
     static void LayerNormRows(Nn.LayerNorm ln, ReadOnlySpan<float> x, Span<float> y, Span<float> mean, Span<float> rstd, int rows, int c, float eps) =>
         Kernels.LayerNorm.Forward(x, ln.Weight.Value.Span, ln.Bias is null ? default : ln.Bias.Value.Span, y, mean[..rows], rstd[..rows], rows, c, eps);
@@ -251,8 +272,10 @@ public sealed class GptKvCache : IDisposable
     int scratchRows;
     readonly Tensor logits;
 
-    internal GptKvCache(Gpt model, int batch)
+    internal GptKvCache(Gpt model, int batch, GptDecodeWeights? weights)
     {
+        if (weights is not null && weights.Model != model) throw new ArgumentException("GptKvCache: the packed weights were made from another model.", nameof(weights));
+        Weights = weights;
         if (batch <= 0) throw new ArgumentException($"GptKvCache: batch must be positive, got {batch}.", nameof(batch));
         Model = model;
         Batch = batch;
@@ -265,6 +288,9 @@ public sealed class GptKvCache : IDisposable
 
     public Gpt Model { get; }
     public int Batch { get; }
+
+    /// <summary>The packed block weights its decode steps use, if any.</summary>
+    public GptDecodeWeights? Weights { get; }
 
     /// <summary>Positions cached per stream.</summary>
     public int Length { get; internal set; }
@@ -328,4 +354,28 @@ public sealed class GptKvCache : IDisposable
         scratch?.Dispose();
         logits.Dispose();
     }
+}
+
+/// <summary>
+/// Every block's four linear weights packed for decode steps (<see cref="Gpt.PackForDecode"/>): a snapshot of
+/// them, shared by the caches of one sampling run.
+/// </summary>
+public sealed class GptDecodeWeights
+{
+    internal readonly record struct Block(PackedWeight Qkv, PackedWeight Out, PackedWeight Fc, PackedWeight Proj);
+
+    readonly Block[] blocks;
+
+    internal GptDecodeWeights(Gpt model)
+    {
+        Model = model;
+        blocks = model.Blocks.Select(b => new Block(Pack(b.Attn.QkvProj), Pack(b.Attn.OutProj), Pack(b.Mlp.Fc), Pack(b.Mlp.Proj))).ToArray();
+    }
+
+    public Gpt Model { get; }
+
+    internal Block Layer(int l) => blocks[l];
+
+    static PackedWeight Pack(Linear layer) =>
+        new(layer.Weight.Value.Span, layer.Bias is null ? default : layer.Bias.Value.Span, layer.OutFeatures, layer.InFeatures);
 }

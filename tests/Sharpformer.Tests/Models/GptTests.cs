@@ -47,13 +47,15 @@ public class GptTests
         Assert.Equal(6 * (all - t * c) + 12L * l * 2 * 8 * 10, model.FlopsPerToken(10));
     }
 
-    [Fact]
-    public void DecodeWithCacheMatchesFullForward()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // decode steps through the packed block weights
+    public void DecodeWithCacheMatchesFullForward(bool packed)
     {
         var model = new Gpt(Tiny with { Activation = Activation.GeluErf }, seed: 5);
         var idx = Tokens(11, Tiny.VocabSize);
         using var full = model.Logits(idx, 1, idx.Length);
-        using var cache = model.NewCache();
+        using var cache = model.NewCache(1, packed ? model.PackForDecode() : null);
         var got = model.Decode(idx.AsSpan(0, 6), cache).ToArray();
         AssertRow(full.Span.Slice(5 * 23, 23), got);
         for (int t = 6; t < idx.Length; t++)
@@ -258,15 +260,18 @@ public class GptTests
         AssertRow(eb, got[23..]);
     }
 
-    [Fact]
-    public void StreamsCopiedIntoOneCacheDecodeBitForBitAsAlone()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)] // decode steps through the packed block weights
+    public void StreamsCopiedIntoOneCacheDecodeBitForBitAsAlone(bool packed)
     {
         // A larger model than Tiny, so a decode step's products split over threads as a real one's do.
         var model = new Gpt(new GptConfig { VocabSize = 65, BlockSize = 32, NLayer = 2, NHead = 4, NEmbd = 128, Bias = true }, seed: 3);
         int[][] contexts = [[1, 2, 3, 4, 5], [9, 8, 7, 6, 5], [30, 31, 32, 33, 34]];
         int[] next = [11, 12, 13];
-        using var all = model.NewCache(batch: 3);
-        using var one = model.NewCache();
+        var weights = packed ? model.PackForDecode() : null;
+        using var all = model.NewCache(3, weights);
+        using var one = model.NewCache(1, weights);
         var expected = new List<float[]>();
         for (int s = 0; s < 3; s++)
         {
@@ -278,5 +283,6 @@ public class GptTests
         var got = model.Decode(next, all).ToArray();
         for (int s = 0; s < 3; s++) Assert.Equal(expected[s], got[(s * 65)..((s + 1) * 65)]);
         Assert.Throws<ArgumentException>(() => one.CopyStream(all, 0));
+        Assert.Throws<ArgumentException>(() => new Gpt(model.Config, seed: 4).NewCache(1, weights ?? model.PackForDecode()));
     }
 }

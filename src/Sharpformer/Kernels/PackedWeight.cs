@@ -1,0 +1,192 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Sharpformer.Kernels;
+
+/// <summary>
+/// A linear layer's weight W [n, k] and bias, repacked for products with a few rows (y = x·Wᵀ + b, the decode
+/// steps of a sampler): panels of <see cref="PanelWidth"/> output columns, each stored [k][PanelWidth], so a
+/// register-blocked kernel broadcasts one input element and multiplies it into a whole row of a panel, as
+/// GEMM's micro-kernel does, with the weights streaming past in order and packed only once.
+/// Every output element is one FMA chain along k, in order and from zero, then plus its bias: the same
+/// arithmetic whatever the number of rows, the kernel, the vector width or the thread count, so a stream
+/// decoded with others gets the bits it would get alone.
+/// A snapshot: pack again after the weights change.
+/// </summary>
+public sealed unsafe class PackedWeight
+{
+    /// <summary>Output columns per panel (two Vector512 or four Vector256).</summary>
+    public const int PanelWidth = 32;
+    const int StripRows = 12, SmallRows = 4;
+
+    readonly float[] panels, bias;
+
+    /// <param name="weight">W, [n, k] row-major (nn.Linear's layout).</param>
+    /// <param name="bias">b, [n], or empty for none.</param>
+    public PackedWeight(ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int n, int k)
+    {
+        if (n <= 0 || k <= 0 || weight.Length != (long)n * k || (!bias.IsEmpty && bias.Length != n))
+            throw new ArgumentException($"PackedWeight: a [{n}, {k}] weight needs {(long)n * k} floats (got {weight.Length}) and a bias of {n} or none (got {bias.Length}).");
+        Columns = n;
+        Depth = k;
+        Panels = (n + PanelWidth - 1) / PanelWidth;
+        panels = GC.AllocateUninitializedArray<float>(Panels * k * PanelWidth);
+        this.bias = new float[Panels * PanelWidth];
+        HasBias = !bias.IsEmpty;
+        bias.CopyTo(this.bias);
+        fixed (float* w = weight, dst = panels)
+            for (int p = 0; p < Panels; p++) Pack(w, p, dst + (long)p * k * PanelWidth);
+    }
+
+    /// <summary>n: output columns.</summary>
+    public int Columns { get; }
+    /// <summary>k: inputs per output.</summary>
+    public int Depth { get; }
+    public bool HasBias { get; }
+    int Panels { get; }
+
+    /// <summary>panel[q * 32 + j] = W[p * 32 + j, q]; zeros past the last column.</summary>
+    void Pack(float* w, int p, float* panel)
+    {
+        int k = Depth, j0 = p * PanelWidth, cols = Math.Min(PanelWidth, Columns - j0), j = 0;
+        if (System.Runtime.Intrinsics.X86.Avx.IsSupported)
+            for (; j + 8 <= cols; j += 8)
+            {
+                int q = 0;
+                for (; q + 8 <= k; q += 8) MatrixBlocks.Transpose8x8(w + (long)(j0 + j) * k + q, k, panel + q * PanelWidth + j, PanelWidth);
+                for (; q < k; q++)
+                    for (int r = 0; r < 8; r++) panel[q * PanelWidth + j + r] = w[(long)(j0 + j + r) * k + q];
+            }
+        for (; j < PanelWidth; j++)
+            for (int q = 0; q < k; q++) panel[q * PanelWidth + j] = j < cols ? w[(long)(j0 + j) * k + q] : 0f;
+    }
+
+    /// <summary>
+    /// y[m, n] = x[m, k]·Wᵀ + b. Rows go in strips of 12 through GEMM's 12x32 micro-kernel (k whole, no slices),
+    /// the last four or fewer through a 4-row kernel over two panels at once; the Vector256 path takes one row
+    /// at a time. The panels are split over the threads in equal runs, each streamed in order.
+    /// </summary>
+    public void Multiply(ReadOnlySpan<float> x, int m, Span<float> y)
+    {
+        int k = Depth, n = Columns;
+        if (m < 0 || x.Length < (long)m * k || y.Length < (long)m * n)
+            throw new ArgumentException($"PackedWeight.Multiply: {m} rows need x of {(long)m * k} floats (got {x.Length}) and y of {(long)m * n} (got {y.Length}).");
+        if (m == 0) return;
+        using var timing = Profiler.Time(KernelKind.Gemm);
+        // The rows, zero-padded to whole strips, so no kernel reads past the rows it is given.
+        int big = 0, rest = m;
+        while (rest > SmallRows) { big++; rest -= Math.Min(rest, StripRows); }
+        int padded = big * StripRows + (rest > 0 ? SmallRows : 0);
+        float[] rows = System.Buffers.ArrayPool<float>.Shared.Rent(padded * k);
+        try
+        {
+            x[..(m * k)].CopyTo(rows);
+            Array.Clear(rows, m * k, (padded - m) * k);
+            int threads = (long)m * n * k < 1 << 15 ? 1 : Parallelism.ThreadCount;
+            int chunk = ((Panels + threads - 1) / threads + 1) / 2 * 2; // even: the 4-row kernel takes panels in pairs
+            int chunks = (Panels + chunk - 1) / chunk;
+            fixed (float* a = rows, pp = panels, pb = bias, py = y)
+            {
+                var job = new Job(this, a, m, big, pp, pb, py, chunk);
+                if (chunks == 1) job.Run(0);
+                else Parallelism.For(chunks, new Box(job).Run);
+            }
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(rows); }
+    }
+
+    sealed class Box(Job job)
+    {
+        public void Run(int item) => job.Run(item);
+    }
+
+    /// <summary>One run of panels for every strip of rows; kernels write a tile, <see cref="Put"/> adds the bias and stores.</summary>
+    readonly struct Job(PackedWeight w, float* a, int m, int bigStrips, float* panels, float* bias, float* y, int chunk)
+    {
+        public void Run(int item)
+        {
+            int k = w.Depth, p0 = item * chunk, p1 = Math.Min(w.Panels, p0 + chunk);
+            long panelFloats = (long)k * PanelWidth;
+            float* tile = stackalloc float[StripRows * PanelWidth];
+            for (int r0 = 0, strip = 0; r0 < m; r0 += strip == bigStrips ? SmallRows : StripRows, strip++)
+            {
+                float* rows = a + (long)r0 * k;
+                int count = Math.Min(m - r0, strip < bigStrips ? StripRows : SmallRows);
+                if (!Simd.Use512)
+                    for (int p = p0; p < p1; p++)
+                    {
+                        for (int r = 0; r < count; r++) Row256(rows + (long)r * k, k, panels + p * panelFloats, tile + r * PanelWidth);
+                        Put(tile, PanelWidth, r0, count, p);
+                    }
+                else if (strip < bigStrips)
+                    for (int p = p0; p < p1; p++)
+                    {
+                        Gemm.Kernel12x32(rows, k, 1, panels + p * panelFloats, k, tile, PanelWidth, Gemm.StoreC, null);
+                        Put(tile, PanelWidth, r0, count, p);
+                    }
+                else
+                    for (int p = p0; p < p1; p += 2)
+                    {
+                        // The last panel of an odd run is paired with itself, and its copy not stored.
+                        bool pair = p + 1 < p1;
+                        Small4x64(rows, k, panels + p * panelFloats, panels + (pair ? p + 1 : p) * panelFloats, tile);
+                        Put(tile, 2 * PanelWidth, r0, count, p);
+                        if (pair) Put(tile + PanelWidth, 2 * PanelWidth, r0, count, p + 1);
+                    }
+            }
+        }
+
+        /// <summary>y rows r0.. of panel p's columns = tile rows + bias (each chain's one last rounding).</summary>
+        void Put(float* tile, int ld, int r0, int count, int p)
+        {
+            int n = w.Columns, j0 = p * PanelWidth, cols = Math.Min(PanelWidth, n - j0);
+            for (int r = 0; r < count; r++)
+            {
+                var src = new ReadOnlySpan<float>(tile + r * ld, cols);
+                var dst = new Span<float>(y + (long)(r0 + r) * n + j0, cols);
+                if (w.HasBias) System.Numerics.Tensors.TensorPrimitives.Add(src, new ReadOnlySpan<float>(bias + j0, cols), dst);
+                else src.CopyTo(dst);
+            }
+        }
+    }
+
+    /// <summary>tile[4 x 64] = rows[4 x k]·[panel0 | panel1]: sixteen accumulators, four broadcasts and four loads per step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Small4x64(float* a, long k, float* b0, float* b1, float* tile)
+    {
+        Vector512<float> c00 = default, c01 = default, c02 = default, c03 = default, c10 = default, c11 = default, c12 = default, c13 = default,
+            c20 = default, c21 = default, c22 = default, c23 = default, c30 = default, c31 = default, c32 = default, c33 = default;
+        float* a0 = a, a2 = a + 2 * k;
+        for (long q = 0; q < k; q++)
+        {
+            var w0 = Vector512.Load(b0); var w1 = Vector512.Load(b0 + 16); var w2 = Vector512.Load(b1); var w3 = Vector512.Load(b1 + 16);
+            b0 += PanelWidth; b1 += PanelWidth;
+            Vector512<float> x;
+            x = Vector512.Create(*a0); c00 = Vector512.FusedMultiplyAdd(x, w0, c00); c01 = Vector512.FusedMultiplyAdd(x, w1, c01); c02 = Vector512.FusedMultiplyAdd(x, w2, c02); c03 = Vector512.FusedMultiplyAdd(x, w3, c03);
+            x = Vector512.Create(a0[k]); c10 = Vector512.FusedMultiplyAdd(x, w0, c10); c11 = Vector512.FusedMultiplyAdd(x, w1, c11); c12 = Vector512.FusedMultiplyAdd(x, w2, c12); c13 = Vector512.FusedMultiplyAdd(x, w3, c13);
+            x = Vector512.Create(*a2); c20 = Vector512.FusedMultiplyAdd(x, w0, c20); c21 = Vector512.FusedMultiplyAdd(x, w1, c21); c22 = Vector512.FusedMultiplyAdd(x, w2, c22); c23 = Vector512.FusedMultiplyAdd(x, w3, c23);
+            x = Vector512.Create(a2[k]); c30 = Vector512.FusedMultiplyAdd(x, w0, c30); c31 = Vector512.FusedMultiplyAdd(x, w1, c31); c32 = Vector512.FusedMultiplyAdd(x, w2, c32); c33 = Vector512.FusedMultiplyAdd(x, w3, c33);
+            a0++; a2++;
+        }
+        Vector512.Store(c00, tile); Vector512.Store(c01, tile + 16); Vector512.Store(c02, tile + 32); Vector512.Store(c03, tile + 48);
+        Vector512.Store(c10, tile + 64); Vector512.Store(c11, tile + 80); Vector512.Store(c12, tile + 96); Vector512.Store(c13, tile + 112);
+        Vector512.Store(c20, tile + 128); Vector512.Store(c21, tile + 144); Vector512.Store(c22, tile + 160); Vector512.Store(c23, tile + 176);
+        Vector512.Store(c30, tile + 192); Vector512.Store(c31, tile + 208); Vector512.Store(c32, tile + 224); Vector512.Store(c33, tile + 240);
+    }
+
+    /// <summary>tile[32] = row[k]·panel, four Vector256 accumulators: the Vector256 path, one row at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Row256(float* a, int k, float* b, float* tile)
+    {
+        Vector256<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        for (int q = 0; q < k; q++, b += PanelWidth)
+        {
+            var x = Vector256.Create(a[q]);
+            c0 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b), c0);
+            c1 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 8), c1);
+            c2 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 16), c2);
+            c3 = Vector256.FusedMultiplyAdd(x, Vector256.Load(b + 24), c3);
+        }
+        Vector256.Store(c0, tile); Vector256.Store(c1, tile + 8); Vector256.Store(c2, tile + 16); Vector256.Store(c3, tile + 24);
+    }
+}
