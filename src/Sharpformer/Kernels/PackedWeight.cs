@@ -35,7 +35,22 @@ public sealed unsafe class PackedWeight
         HasBias = !bias.IsEmpty;
         bias.CopyTo(this.bias);
         fixed (float* w = weight, dst = panels)
-            for (int p = 0; p < Panels; p++) Pack(w, p, dst + (long)p * k * PanelWidth);
+        {
+            // Panels in equal runs per thread: a sampling run packs every block's weights before its first token.
+            var packer = new Packer(this, w, dst, (Panels + Parallelism.ThreadCount - 1) / Parallelism.ThreadCount);
+            Parallelism.For((Panels + packer.Run - 1) / packer.Run, packer.Pack);
+        }
+    }
+
+    sealed class Packer(PackedWeight owner, float* w, float* dst, int run)
+    {
+        public int Run => run;
+
+        public void Pack(int item)
+        {
+            for (int p = item * run, end = Math.Min(owner.Panels, p + run); p < end; p++)
+                owner.Pack(w, p, dst + (long)p * owner.Depth * PanelWidth);
+        }
     }
 
     /// <summary>n: output columns.</summary>
