@@ -171,17 +171,18 @@ public static unsafe class Attention
         /// <summary>
         /// The same online softmax over key tiles, with dot products straight from the rows of K (no transposed
         /// copy): four keys at a time, so four independent FMA chains run instead of one, and the weighted sum of
-        /// V adds four rows per pass over the accumulator. Each tile of cached rows serves every head of the
-        /// item's group in turn while it is in cache; each head's sums are those it would have alone.
+        /// V adds four rows per pass over the accumulator. Each group of four cached rows serves every head of
+        /// the item's group before the next, so the rows stream past in order, once; each head's sums are
+        /// those it would have alone (the same calls, in the same order per head).
         /// </summary>
         void ForwardDirect<V, L>(int item) where V : struct where L : struct, ILanes<V>
         {
             int b = item / Groups, g = item % Groups, D = s.HeadDim, C = s.Width;
             int h0 = g * s.Heads / Groups, heads = (g + 1) * s.Heads / Groups - h0;
             float scale = 1f / MathF.Sqrt(D);
-            fixed (float* sc = Scratch(KeyTile + 2 * heads * D + 2 * heads))
+            fixed (float* sc = Scratch((KeyTile + 2 * D + 2) * heads))
             {
-                float* tile = sc, acc = sc + KeyTile, qs = acc + heads * D, maxes = qs + heads * D, sums = maxes + heads;
+                float* tiles = sc, acc = sc + heads * KeyTile, qs = acc + heads * D, maxes = qs + heads * D, sums = maxes + heads;
                 for (int i = 0; i < s.QueryLength; i++)
                 {
                     float* qi = q + (long)(b * s.QueryLength + i) * qStride + h0 * D;
@@ -193,24 +194,30 @@ public static unsafe class Attention
                     int visible = Visible(b, i);
                     for (int j0 = 0; j0 < visible; j0 += KeyTile)
                     {
-                        int n = Math.Min(KeyTile, visible - j0), cols = RoundUp(n, L.Count);
-                        long first = (long)(b * s.KeyLength + j0) * kvStride + h0 * D;
+                        int n = Math.Min(KeyTile, visible - j0), cols = RoundUp(n, L.Count), j;
+                        float* kj = k + (long)(b * s.KeyLength + j0) * kvStride + h0 * D, vj = v + (kj - k);
+                        // Scores: four rows of K at a time, every head of the group from them (the rows stream past in order).
+                        new Span<float>(tiles, heads * KeyTile).Clear();
+                        for (j = 0; j + 4 <= n; j += 4)
+                            for (int h = 0; h < heads; h++) Dots.Four<V, L>(qs + h * D, kj + j * kvStride + h * D, kvStride, D, tiles + h * KeyTile + j);
+                        for (; j < n; j++)
+                            for (int h = 0; h < heads; h++) tiles[h * KeyTile + j] = Dots.One<V, L>(qs + h * D, kj + j * kvStride + h * D, D);
+                        // Each head's online-softmax step; a tile's scores become its weights.
                         for (int h = 0; h < heads; h++)
                         {
-                            float* kj = k + first + h * D, vj = v + first + h * D, qh = qs + h * D, ah = acc + h * D;
-                            int j = 0;
-                            new Span<float>(tile, n).Clear();
-                            for (; j + 4 <= n; j += 4) Dots.Four<V, L>(qh, kj + j * kvStride, kvStride, D, tile + j);
-                            for (; j < n; j++) tile[j] = Dots.One<V, L>(qh, kj + j * kvStride, D);
+                            float* tile = tiles + h * KeyTile;
                             for (j = n; j < cols; j++) tile[j] = float.NegativeInfinity; // exp gives 0 there
                             float newMax = Math.Max(maxes[h], RowMax<V, L>(tile, cols));
                             float correction = MathF.Exp(maxes[h] - newMax);
                             sums[h] = sums[h] * correction + ExpSum<V, L>(tile, cols, newMax);
-                            if (correction != 1f) Scale(ah, correction, D);
-                            for (j = 0; j + 4 <= n; j += 4) Axpy4<V, L>(ah, tile + j, vj + j * kvStride, kvStride, D);
-                            for (; j < n; j++) Axpy1<V, L>(ah, tile[j], vj + j * kvStride, D);
+                            if (correction != 1f) Scale(acc + h * D, correction, D);
                             maxes[h] = newMax;
                         }
+                        // Weighted sum of V: four rows at a time, every head from them.
+                        for (j = 0; j + 4 <= n; j += 4)
+                            for (int h = 0; h < heads; h++) Axpy4<V, L>(acc + h * D, tiles + h * KeyTile + j, vj + j * kvStride + h * D, kvStride, D);
+                        for (; j < n; j++)
+                            for (int h = 0; h < heads; h++) Axpy1<V, L>(acc + h * D, tiles[h * KeyTile + j], vj + j * kvStride + h * D, D);
                     }
                     for (int h = 0; h < heads; h++) Finish(b, h0 + h, i, oi + h * D, acc + h * D, maxes[h], sums[h], visible);
                 }
