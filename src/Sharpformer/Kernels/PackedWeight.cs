@@ -81,11 +81,23 @@ public sealed unsafe class PackedWeight
     /// the last four or fewer through a 4-row kernel over two panels at once; the Vector256 path takes one row
     /// at a time. The panels are split over the threads in equal runs, each streamed in order.
     /// </summary>
-    public void Multiply(ReadOnlySpan<float> x, int m, Span<float> y)
+    public void Multiply(ReadOnlySpan<float> x, int m, Span<float> y) => Multiply(x, m, y, null, default);
+
+    /// <summary>An element-wise function applied to y's values as they are stored (output the same length as input).</summary>
+    public delegate void Epilogue(ReadOnlySpan<float> values, Span<float> output);
+
+    /// <summary>
+    /// y = x·Wᵀ + b as <see cref="Multiply(ReadOnlySpan{float}, int, Span{float})"/>, and z = then(y), applied by
+    /// the thread that computed each piece of y while it is in that core's cache (a decode step's MLP
+    /// activation: read by one thread afterwards, half of y would come from the other core's cache).
+    /// </summary>
+    public void Multiply(ReadOnlySpan<float> x, int m, Span<float> y, Epilogue? then, Span<float> z)
     {
         int k = Depth, n = Columns;
         if (m < 0 || x.Length < (long)m * k || y.Length < (long)m * n)
             throw new ArgumentException($"PackedWeight.Multiply: {m} rows need x of {(long)m * k} floats (got {x.Length}) and y of {(long)m * n} (got {y.Length}).");
+        if (then is not null && z.Length < (long)m * n)
+            throw new ArgumentException($"PackedWeight.Multiply: z holds {z.Length} floats, needs {(long)m * n}.");
         if (m == 0) return;
         using var timing = Profiler.Time(KernelKind.Gemm);
         // The rows, zero-padded to whole strips, so no kernel reads past the rows it is given.
@@ -100,9 +112,9 @@ public sealed unsafe class PackedWeight
             int threads = (long)m * n * k < 1 << 15 ? 1 : Parallelism.ThreadCount;
             int chunk = ((Panels + threads - 1) / threads + 1) / 2 * 2; // even: the 4-row kernel takes panels in pairs
             int chunks = (Panels + chunk - 1) / chunk;
-            fixed (float* a = rows, pp = panels, pb = bias, py = y)
+            fixed (float* a = rows, pp = panels, pb = bias, py = y, pz = z)
             {
-                var job = new Job(this, a, m, big, pp, pb, py, chunk);
+                var job = new Job(this, a, m, big, pp, pb, py, chunk, then, pz);
                 if (chunks == 1) job.Run(0);
                 else Parallelism.For(chunks, new Box(job).Run);
             }
@@ -116,7 +128,7 @@ public sealed unsafe class PackedWeight
     }
 
     /// <summary>One run of panels for every strip of rows; kernels write a tile, <see cref="Put"/> adds the bias and stores.</summary>
-    readonly struct Job(PackedWeight w, float* a, int m, int bigStrips, float* panels, float* bias, float* y, int chunk)
+    readonly struct Job(PackedWeight w, float* a, int m, int bigStrips, float* panels, float* bias, float* y, int chunk, Epilogue? then, float* z)
     {
         public void Run(int item)
         {
@@ -149,6 +161,9 @@ public sealed unsafe class PackedWeight
                         if (pair) Put(tile + PanelWidth, 2 * PanelWidth, r0, count, p + 1);
                     }
             }
+            if (then is null) return;
+            int n = w.Columns, j0 = p0 * PanelWidth, cols = Math.Min(n, p1 * PanelWidth) - j0;
+            for (int r = 0; r < m; r++) then(new ReadOnlySpan<float>(y + (long)r * n + j0, cols), new Span<float>(z + (long)r * n + j0, cols));
         }
 
         /// <summary>y rows r0.. of panel p's columns = tile rows + bias (each chain's one last rounding).</summary>

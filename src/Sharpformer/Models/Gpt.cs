@@ -229,8 +229,12 @@ public sealed class Gpt : Module
             TensorPrimitives.Add(x, tmp, x);
             // x = x + mlp(ln_2(x))
             LayerNormRows(blk.Ln2, x, h, mean, rstd, rows, c, eps);
-            Linear(blk.Mlp.Fc, packed?.Fc, h, fc, rows);
-            Ops.ActivationForward(Config.Activation, fc, act);
+            if (packed is not null && rows <= Gemm.SkinnyRows) packed.Value.Fc.Multiply(h, rows, fc, cache.Weights!.Activation, act);
+            else
+            {
+                Linear(blk.Mlp.Fc, null, h, fc, rows);
+                Ops.ActivationForward(Config.Activation, fc, act);
+            }
             Linear(blk.Mlp.Proj, packed?.Proj, act, tmp, rows);
             TensorPrimitives.Add(x, tmp, x);
         }
@@ -369,12 +373,17 @@ public sealed class GptDecodeWeights
     internal GptDecodeWeights(Gpt model)
     {
         Model = model;
+        var activation = model.Config.Activation;
+        Activation = (x, y) => Ops.ActivationForward(activation, x, y);
         blocks = model.Blocks.Select(b => new Block(Pack(b.Attn.QkvProj), Pack(b.Attn.OutProj), Pack(b.Mlp.Fc), Pack(b.Mlp.Proj))).ToArray();
     }
 
     public Gpt Model { get; }
 
     internal Block Layer(int l) => blocks[l];
+
+    /// <summary>The MLP activation, applied in the c_fc product's epilogue.</summary>
+    internal PackedWeight.Epilogue Activation { get; }
 
     static PackedWeight Pack(Linear layer) =>
         new(layer.Weight.Value.Span, layer.Bias is null ? default : layer.Bias.Value.Span, layer.OutFeatures, layer.InFeatures);

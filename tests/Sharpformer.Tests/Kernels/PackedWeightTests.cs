@@ -72,6 +72,24 @@ public class PackedWeightTests
     }
 
     [Fact]
+    public void TheEpilogueGivesWhatTheSameFunctionGivesAfterwards()
+    {
+        const int m = 10, n = 200, k = 33;
+        var w = new PackedWeight(KernelCases.Random(n * k, 7), KernelCases.Random(n, 8), n, k);
+        var x = KernelCases.Random(m * k, 9);
+        KernelCases.ForEachConfig((path, threads) =>
+        {
+            var y = new float[m * n]; var z = new float[m * n];
+            w.Multiply(x, m, y, (v, o) => Activations.GeluForward(v, o), z);
+            var expected = new float[m * n];
+            Activations.GeluForward(Run(w, x, m), expected);
+            KernelCases.BitEqual(Run(w, x, m), y, $"{path}, {threads} threads: y");
+            KernelCases.BitEqual(expected, z, $"{path}, {threads} threads: gelu(y)");
+        }, [1, 2, 3]);
+        Assert.Throws<ArgumentException>(() => w.Multiply(x, m, new float[m * n], (v, o) => v.CopyTo(o), new float[5]));
+    }
+
+    [Fact]
     public void BadShapesThrowNamingThem()
     {
         var e = Assert.Throws<ArgumentException>(() => new PackedWeight(new float[10], default, 3, 4));
