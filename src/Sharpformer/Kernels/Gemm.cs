@@ -78,7 +78,52 @@ public static unsafe class Gemm
         bool wholeRows = copyA && m + (long)merged * n <= (long)colBlocks * m + (long)split * n;
         int rowBlocks = wholeRows ? merged : split, itemsPerRow = wholeRows ? 1 : colBlocks;
         var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, nr, mr, tiles, rowBlocks, nc, copyA, wholeRows, accumulate ? null : bias, !accumulate);
-        Parallelism.For(rowBlocks * itemsPerRow, job.Run);
+        if (rowBlocks == 1)
+        {
+            job.Group(0, colBlocks, null, null, 0);
+            Parallelism.For(rowBlocks * itemsPerRow, job.Run);
+            return;
+        }
+        // Every row block needs all of B. Rather than each item packing its own copy, B is packed once per
+        // product, panel by panel by whichever thread needs a panel first, into a buffer every item reads: all
+        // of B where it fits in SharedB, else groups of column blocks in turn (the widest products, a GPT-2
+        // head), each group one parallel region, so the buffer is free again when the next begins.
+        int slices = Slices(k).Count, blockPanels = nc / nr;
+        int groupBlocks = (int)Math.Clamp(SharedB / sizeof(float) / ((long)k * nc), 1, colBlocks);
+        int groupPanels = groupBlocks * blockPanels;
+        float[] sharedB = System.Buffers.ArrayPool<float>.Shared.Rent(k * groupPanels * nr);
+        int[] states = System.Buffers.ArrayPool<int>.Shared.Rent(slices * groupPanels);
+        try
+        {
+            fixed (float* pb = sharedB)
+            fixed (int* ps = states)
+                for (int g0 = 0; g0 < colBlocks; g0 += groupBlocks)
+                {
+                    int blocks = Math.Min(groupBlocks, colBlocks - g0);
+                    Array.Clear(states, 0, slices * groupPanels);
+                    job.Group(g0, blocks, pb, ps, groupPanels);
+                    Parallelism.For(rowBlocks * (wholeRows ? 1 : blocks), job.Run);
+                }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(sharedB);
+            System.Buffers.ArrayPool<int>.Shared.Return(states);
+        }
+    }
+
+    /// <summary>Most bytes of packed B shared by every row block at once (see Multiply): well inside L3. Tests lower it to reach the grouped path.</summary>
+    internal static long SharedB = 16L << 20;
+
+    /// <summary>
+    /// k slices of (nearly) equal length, each at most KC and a multiple of 8 (the transposing pack's block) but
+    /// the last: k = 1024 runs as 344 + 344 + 336, not 384 + 384 + 256 (a short slice costs a full C load and
+    /// store for few FMAs). The slicing depends on k alone, so results stay fixed.
+    /// </summary>
+    static (int Count, int Length) Slices(int k)
+    {
+        int slices = (k + KC - 1) / KC;
+        return (slices, ((k + slices - 1) / slices + 7) / 8 * 8);
     }
 
     /// <summary>Row blocks of at most MaxMC rows, at least two items per thread, items a multiple of the thread count where tiles allow.</summary>
@@ -205,13 +250,54 @@ public static unsafe class Gemm
         [ThreadStatic] static float* packedA;
         [ThreadStatic] static float* tile;
         [ThreadStatic] static float* strip;
+        // The column blocks of the current parallel region, and (with several row blocks) their packed B, shared.
+        int groupFirst, groupBlocks;
+        float* sharedB;
+        int* panelStates;   // per (slice, panel) of the shared B: 0 not packed, 1 being packed, 2 packed
+        int sharedPanels;
+
+        public void Group(int firstBlock, int blocks, float* packedB, int* states, int panels)
+        {
+            (groupFirst, groupBlocks) = (firstBlock, blocks);
+            sharedB = packedB;
+            panelStates = states;
+            sharedPanels = panels;
+        }
+
+        /// <summary>
+        /// Makes panels first..first+count of a k slice packed in the shared B: claims and packs every one not yet
+        /// claimed, then waits for those another thread is packing. A thread waits only on a panel another is
+        /// packing, which it finishes without waiting on anything, so this cannot deadlock, and one thread alone
+        /// packs everything itself.
+        /// </summary>
+        float* SharedPanels(int sliceIndex, int p0, int kc, int first, int count)
+        {
+            int base0 = groupFirst * NCB / nr;
+            first -= base0;
+            float* slice = sharedB + (long)p0 * sharedPanels * nr;
+            int* states = panelStates + sliceIndex * sharedPanels;
+            for (int panel = first; panel < first + count; panel++)
+                if (Volatile.Read(ref states[panel]) == 0 && Interlocked.CompareExchange(ref states[panel], 1, 0) == 0)
+                {
+                    int j = (base0 + panel) * nr;
+                    try { PackB(slice + (long)panel * kc * nr, p0, kc, j, Math.Min(nr, n - j), 1); }
+                    finally { Volatile.Write(ref states[panel], 2); } // never leave another thread waiting
+                }
+            for (int panel = first; panel < first + count; panel++)
+            {
+                var spin = new SpinWait();
+                while (Volatile.Read(ref states[panel]) != 2) spin.SpinOnce(-1);
+            }
+            return slice + (long)first * kc * nr;
+        }
         const int APad = 16; // packed A rows are kc + 16 floats apart, never a multiple of 4 KB (L1 set aliasing)
 
         public void Run(int item)
         {
-            // An item is one row block and one column block, or every column block (wholeRows).
-            int colBlocks = (n + NCB - 1) / NCB, itemsPerRow = wholeRows ? 1 : colBlocks;
-            int rowBlock = item / itemsPerRow, firstBlock = wholeRows ? 0 : item % itemsPerRow, lastBlock = wholeRows ? colBlocks : firstBlock + 1;
+            // An item is one row block and one column block of the group, or all of them (wholeRows); row block
+            // by row block, so a thread's next item often reuses the A rows it has in cache.
+            int rowBlock = wholeRows ? item : item / groupBlocks;
+            int firstBlock = groupFirst + (wholeRows ? 0 : item % groupBlocks), lastBlock = wholeRows ? groupFirst + groupBlocks : firstBlock + 1;
             int i0 = (int)((long)rowBlock * tiles / rowBlocks) * mr;
             int mc = Math.Min((int)((long)(rowBlock + 1) * tiles / rowBlocks) * mr, m) - i0;
             if (packed == null)
@@ -222,10 +308,7 @@ public static unsafe class Gemm
                 strip = (float*)NativeMemory.AlignedAlloc((nuint)(12 * KC * sizeof(float)), 64);
             }
             float* bp = packed, ap = packedA, t = tile;
-            // k slices of (nearly) equal length, each at most KC and a multiple of 8 (the transposing pack's
-            // block) but the last: k = 1024 runs as 344 + 344 + 336, not 384 + 384 + 256 (a short slice costs
-            // a full C load and store for few FMAs). The slicing depends on k alone, so results stay fixed.
-            int slices = (k + KC - 1) / KC, slice = ((k + slices - 1) / slices + 7) / 8 * 8;
+            int slice = Slices(k).Length;
             for (int p0 = 0; p0 < k; p0 += slice)
             {
                 int kc = Math.Min(slice, k - p0);
@@ -248,10 +331,12 @@ public static unsafe class Gemm
                 for (int block = firstBlock; block < lastBlock; block++)
                 {
                     int j0 = block * NCB, nc = Math.Min(NCB, n - j0), panels = (nc + nr - 1) / nr;
-                    PackB(bp, p0, kc, j0, nc, panels);
+                    float* bBlock = bp;
+                    if (sharedB != null) bBlock = SharedPanels(p0 / slice, p0, kc, j0 / nr, panels);
+                    else PackB(bp, p0, kc, j0, nc, panels);
                     for (int panel = 0; panel < panels; panel++)
                     {
-                        float* bPanel = bp + (long)panel * kc * nr;
+                        float* bPanel = bBlock + (long)panel * kc * nr;
                         int j = j0 + panel * nr, cols = Math.Min(nr, n - j);
                         for (int i = i0; i < i0 + mc; i += mr)
                         {

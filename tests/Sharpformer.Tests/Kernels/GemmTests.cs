@@ -97,6 +97,32 @@ public class GemmTests
         finally { (Simd.Path, Parallelism.ThreadCount) = saved; }
     }
 
+    [Theory]
+    [InlineData(400, 100, 700, false)]  // row block by column block
+    [InlineData(800, 1024, 300, true)]  // A copied, one item per row block over a group's column blocks
+    public void PackedBSharedInGroupsMatchesReferenceAndWholeB(int m, int k, int n, bool transA)
+    {
+        // Several row blocks share one packed B; with too little room for all of it, it goes in groups of column blocks.
+        var saved = (Simd.Path, Parallelism.ThreadCount, Gemm.SharedB);
+        try
+        {
+            var a = Random(m * k, 21); var b = Random(k * n, 22); var bias = Random(n, 23);
+            foreach (var path in new[] { SimdPath.Vector512, SimdPath.Vector256 })
+                foreach (int threads in new[] { 1, 2, 3 })
+                {
+                    (Simd.Path, Parallelism.ThreadCount, Gemm.SharedB) = (path, threads, saved.SharedB);
+                    var whole = new float[m * n];
+                    Gemm.Multiply(a, b, whole, m, k, n, transA, transB: true, bias);
+                    Gemm.SharedB = 64 * 1024; // a few panels per group
+                    var grouped = new float[m * n];
+                    Gemm.Multiply(a, b, grouped, m, k, n, transA, transB: true, bias);
+                    KernelCases.BitEqual(whole, grouped, $"{path}, {threads} threads");
+                    if (threads == 2) AssertMatchesReference(a, b, bias, new float[m * n], m, k, n, transA, tb: true, accumulate: false, $"{path} grouped");
+                }
+        }
+        finally { (Simd.Path, Parallelism.ThreadCount, Gemm.SharedB) = saved; }
+    }
+
     [Fact]
     public void RepeatRunsAreBitIdentical()
     {
