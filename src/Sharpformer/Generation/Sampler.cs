@@ -67,7 +67,7 @@ public sealed class Sampler
             contexts[s].AddRange(prompt);
         }
         // The block weights packed once for this run's decode steps, shared by both caches.
-        var weights = model.PackForDecode();
+        using var weights = model.PackForDecode();
         using var cache = model.NewCache(streams, weights);
         using var single = streams > 1 ? model.NewCache(1, weights) : null;
         var next = new int[streams];

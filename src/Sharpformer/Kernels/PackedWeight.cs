@@ -11,33 +11,45 @@ namespace Sharpformer.Kernels;
 /// Every output element is one FMA chain along k, in order and from zero, then plus its bias: the same
 /// arithmetic whatever the number of rows, the kernel, the vector width or the thread count, so a stream
 /// decoded with others gets the bits it would get alone.
-/// A snapshot: pack again after the weights change.
+/// A snapshot: pack again after the weights change. Its panels live in an array from the shared array pool (a
+/// sampling run packs every block's weights; pooled, the next run's packing touches no fresh pages), its own
+/// or one it shares with the other weights of a model (<see cref="Models.GptDecodeWeights"/>): dispose the
+/// owner to return it.
 /// </summary>
-public sealed unsafe class PackedWeight
+public sealed unsafe class PackedWeight : IDisposable
 {
     /// <summary>Output columns per panel (two Vector512 or four Vector256).</summary>
     public const int PanelWidth = 32;
     const int StripRows = 12, SmallRows = 4;
 
-    readonly float[] panels, bias;
+    float[]? storage;     // null once disposed
+    readonly int offset;  // where the panels start in storage
+    readonly bool owned;
+    readonly float[] bias;
 
     /// <param name="weight">W, [n, k] row-major (nn.Linear's layout).</param>
     /// <param name="bias">b, [n], or empty for none.</param>
     public PackedWeight(ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int n, int k)
+        : this(weight, bias, n, k, System.Buffers.ArrayPool<float>.Shared.Rent(Floats(n, k)), 0, owned: true) { }
+
+    /// <summary>Packs into storage[offset..offset + Floats(n, k)], which the caller owns and returns.</summary>
+    internal PackedWeight(ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int n, int k, float[] storage, int offset, bool owned = false)
     {
         if (n <= 0 || k <= 0 || weight.Length != (long)n * k || (!bias.IsEmpty && bias.Length != n))
             throw new ArgumentException($"PackedWeight: a [{n}, {k}] weight needs {(long)n * k} floats (got {weight.Length}) and a bias of {n} or none (got {bias.Length}).");
         Columns = n;
         Depth = k;
         Panels = (n + PanelWidth - 1) / PanelWidth;
-        panels = GC.AllocateUninitializedArray<float>(Panels * k * PanelWidth);
+        (this.storage, this.offset, this.owned) = (storage, offset, owned);
         this.bias = new float[Panels * PanelWidth];
         HasBias = !bias.IsEmpty;
         bias.CopyTo(this.bias);
-        fixed (float* w = weight, dst = panels)
+        fixed (float* w = weight, dst = &storage[offset])
         {
             // Panels in equal runs per thread: a sampling run packs every block's weights before its first token.
-            var packer = new Packer(this, w, dst, (Panels + Parallelism.ThreadCount - 1) / Parallelism.ThreadCount);
+            // Small weights are packed on the calling thread, where waking a worker would cost more.
+            int threads = (long)n * k < 1 << 18 ? 1 : Parallelism.ThreadCount;
+            var packer = new Packer(this, w, dst, (Panels + threads - 1) / threads);
             Parallelism.For((Panels + packer.Run - 1) / packer.Run, packer.Pack);
         }
     }
@@ -53,6 +65,9 @@ public sealed unsafe class PackedWeight
         }
     }
 
+    /// <summary>Floats the packed panels of an [n, k] weight take.</summary>
+    internal static int Floats(int n, int k) => checked((n + PanelWidth - 1) / PanelWidth * k * PanelWidth);
+
     /// <summary>n: output columns.</summary>
     public int Columns { get; }
     /// <summary>k: inputs per output.</summary>
@@ -61,6 +76,7 @@ public sealed unsafe class PackedWeight
     int Panels { get; }
 
     /// <summary>panel[q * 32 + j] = W[p * 32 + j, q]; zeros past the last column.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs a few times per sampling run: never worth a slow first tier
     void Pack(float* w, int p, float* panel)
     {
         int k = Depth, j0 = p * PanelWidth, cols = Math.Min(PanelWidth, Columns - j0), j = 0;
@@ -98,28 +114,44 @@ public sealed unsafe class PackedWeight
             throw new ArgumentException($"PackedWeight.Multiply: {m} rows need x of {(long)m * k} floats (got {x.Length}) and y of {(long)m * n} (got {y.Length}).");
         if (then is not null && z.Length < (long)m * n)
             throw new ArgumentException($"PackedWeight.Multiply: z holds {z.Length} floats, needs {(long)m * n}.");
+        ObjectDisposedException.ThrowIf(storage is null, this);
         if (m == 0) return;
         using var timing = Profiler.Time(KernelKind.Gemm);
-        // The rows, zero-padded to whole strips, so no kernel reads past the rows it is given.
+        // Several rows are copied, zero-padded to whole strips, so no kernel reads past the rows it is given;
+        // one row is read in place by the one-row kernel.
         int big = 0, rest = m;
         while (rest > SmallRows) { big++; rest -= Math.Min(rest, StripRows); }
         int padded = big * StripRows + (rest > 0 ? SmallRows : 0);
-        float[] rows = System.Buffers.ArrayPool<float>.Shared.Rent(padded * k);
+        float[]? rows = m > 1 ? System.Buffers.ArrayPool<float>.Shared.Rent(padded * k) : null;
         try
         {
-            x[..(m * k)].CopyTo(rows);
-            Array.Clear(rows, m * k, (padded - m) * k);
-            int threads = (long)m * n * k < 1 << 15 ? 1 : Parallelism.ThreadCount;
-            int chunk = ((Panels + threads - 1) / threads + 1) / 2 * 2; // even: the 4-row kernel takes panels in pairs
-            int chunks = (Panels + chunk - 1) / chunk;
-            fixed (float* a = rows, pp = panels, pb = bias, py = y, pz = z)
+            if (rows is not null)
             {
+                x[..(m * k)].CopyTo(rows);
+                Array.Clear(rows, m * k, (padded - m) * k);
+            }
+            int threads = (long)m * n * k < 1 << 15 ? 1 : Parallelism.ThreadCount;
+            int chunk = ((Panels + threads - 1) / threads + 1) / 2 * 2; // even: the small kernels take panels in pairs
+            int chunks = (Panels + chunk - 1) / chunk;
+            fixed (float* px = x, pr = rows, ps = storage, pb = bias, py = y, pz = z)
+            {
+                float* pp = ps + offset;
+                float* a = rows is null ? px : pr;
                 var job = new Job(this, a, m, big, pp, pb, py, chunk, then, pz);
                 if (chunks == 1) job.Run(0);
                 else Parallelism.For(chunks, new Box(job).Run);
             }
         }
-        finally { System.Buffers.ArrayPool<float>.Shared.Return(rows); }
+        finally
+        {
+            if (rows is not null) System.Buffers.ArrayPool<float>.Shared.Return(rows);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (owned && storage is not null) System.Buffers.ArrayPool<float>.Shared.Return(storage);
+        storage = null;
     }
 
     sealed class Box(Job job)
@@ -156,7 +188,9 @@ public sealed unsafe class PackedWeight
                     {
                         // The last panel of an odd run is paired with itself, and its copy not stored.
                         bool pair = p + 1 < p1;
-                        Small4x64(rows, k, panels + p * panelFloats, panels + (pair ? p + 1 : p) * panelFloats, tile);
+                        float* b0 = panels + p * panelFloats, b1 = panels + (pair ? p + 1 : p) * panelFloats;
+                        if (count == 1) Row1x64(rows, k, b0, b1, tile);
+                        else Small4x64(rows, k, b0, b1, tile);
                         Put(tile, 2 * PanelWidth, r0, count, p);
                         if (pair) Put(tile + PanelWidth, 2 * PanelWidth, r0, count, p + 1);
                     }
@@ -202,6 +236,22 @@ public sealed unsafe class PackedWeight
         Vector512.Store(c10, tile + 64); Vector512.Store(c11, tile + 80); Vector512.Store(c12, tile + 96); Vector512.Store(c13, tile + 112);
         Vector512.Store(c20, tile + 128); Vector512.Store(c21, tile + 144); Vector512.Store(c22, tile + 160); Vector512.Store(c23, tile + 176);
         Vector512.Store(c30, tile + 192); Vector512.Store(c31, tile + 208); Vector512.Store(c32, tile + 224); Vector512.Store(c33, tile + 240);
+    }
+
+    /// <summary>tile[64] = row[k]·[panel0 | panel1]: four accumulators, so four FMA chains overlap (one row: a decode step of one stream).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Row1x64(float* a, int k, float* b0, float* b1, float* tile)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        for (int q = 0; q < k; q++, b0 += PanelWidth, b1 += PanelWidth)
+        {
+            var x = Vector512.Create(a[q]);
+            c0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b0), c0);
+            c1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b0 + 16), c1);
+            c2 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b1), c2);
+            c3 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b1 + 16), c3);
+        }
+        Vector512.Store(c0, tile); Vector512.Store(c1, tile + 16); Vector512.Store(c2, tile + 32); Vector512.Store(c3, tile + 48);
     }
 
     /// <summary>tile[32] = row[k]·panel, four Vector256 accumulators: the Vector256 path, one row at a time.</summary>

@@ -162,7 +162,8 @@ public sealed class Gpt : Module
 
     /// <summary>
     /// The block weights packed for decode steps (<see cref="PackedWeight"/>): a second copy of them, and a
-    /// snapshot — pack again after the weights change. Share one between the caches of a sampling run.
+    /// snapshot — pack again after the weights change. Share one between the caches of a sampling run, and
+    /// dispose it (after them) to return its memory to the array pool.
     /// </summary>
     public GptDecodeWeights PackForDecode() => new(this);
 
@@ -362,29 +363,50 @@ public sealed class GptKvCache : IDisposable
 
 /// <summary>
 /// Every block's four linear weights packed for decode steps (<see cref="Gpt.PackForDecode"/>): a snapshot of
-/// them, shared by the caches of one sampling run.
+/// them, shared by the caches of one sampling run. Dispose it after the run to return its memory to the pool.
 /// </summary>
-public sealed class GptDecodeWeights
+public sealed class GptDecodeWeights : IDisposable
 {
     internal readonly record struct Block(PackedWeight Qkv, PackedWeight Out, PackedWeight Fc, PackedWeight Proj);
 
     readonly Block[] blocks;
+    float[]? storage; // every packed weight, one pooled array
 
     internal GptDecodeWeights(Gpt model)
     {
         Model = model;
         var activation = model.Config.Activation;
         Activation = (x, y) => Ops.ActivationForward(activation, x, y);
+        long total = model.Blocks.Sum(b => (long)Floats(b.Attn.QkvProj) + Floats(b.Attn.OutProj) + Floats(b.Mlp.Fc) + Floats(b.Mlp.Proj));
+        if (total > Array.MaxLength) throw new InvalidOperationException($"GptDecodeWeights: {total} packed floats exceed one array; this model is too large to pack for decoding.");
+        storage = System.Buffers.ArrayPool<float>.Shared.Rent((int)total);
+        int offset = 0;
         blocks = model.Blocks.Select(b => new Block(Pack(b.Attn.QkvProj), Pack(b.Attn.OutProj), Pack(b.Mlp.Fc), Pack(b.Mlp.Proj))).ToArray();
+
+        PackedWeight Pack(Linear layer)
+        {
+            var packed = new PackedWeight(layer.Weight.Value.Span, layer.Bias is null ? default : layer.Bias.Value.Span, layer.OutFeatures, layer.InFeatures, storage, offset);
+            offset += Floats(layer);
+            return packed;
+        }
     }
+
+    static int Floats(Linear layer) => PackedWeight.Floats(layer.OutFeatures, layer.InFeatures);
 
     public Gpt Model { get; }
 
     internal Block Layer(int l) => blocks[l];
 
+    public void Dispose()
+    {
+        foreach (var (qkv, output, fc, proj) in blocks)
+        {
+            qkv.Dispose(); output.Dispose(); fc.Dispose(); proj.Dispose();
+        }
+        if (storage is not null) System.Buffers.ArrayPool<float>.Shared.Return(storage);
+        storage = null;
+    }
+
     /// <summary>The MLP activation, applied in the c_fc product's epilogue.</summary>
     internal PackedWeight.Epilogue Activation { get; }
-
-    static PackedWeight Pack(Linear layer) =>
-        new(layer.Weight.Value.Span, layer.Bias is null ? default : layer.Bias.Value.Span, layer.OutFeatures, layer.InFeatures);
 }

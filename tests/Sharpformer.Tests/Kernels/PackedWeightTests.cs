@@ -96,5 +96,7 @@ public class PackedWeightTests
         Assert.Contains("[3, 4]", e.Message);
         var w = new PackedWeight(new float[12], default, 3, 4);
         Assert.Throws<ArgumentException>(() => w.Multiply(new float[7], 2, new float[6]));
+        w.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => w.Multiply(new float[8], 2, new float[6]));
     }
 }

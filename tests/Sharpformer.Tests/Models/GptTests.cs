@@ -55,7 +55,8 @@ public class GptTests
         var model = new Gpt(Tiny with { Activation = Activation.GeluErf }, seed: 5);
         var idx = Tokens(11, Tiny.VocabSize);
         using var full = model.Logits(idx, 1, idx.Length);
-        using var cache = model.NewCache(1, packed ? model.PackForDecode() : null);
+        using var weights = packed ? model.PackForDecode() : null;
+        using var cache = model.NewCache(1, weights);
         var got = model.Decode(idx.AsSpan(0, 6), cache).ToArray();
         AssertRow(full.Span.Slice(5 * 23, 23), got);
         for (int t = 6; t < idx.Length; t++)
@@ -269,7 +270,7 @@ public class GptTests
         var model = new Gpt(new GptConfig { VocabSize = 65, BlockSize = 32, NLayer = 2, NHead = 4, NEmbd = 128, Bias = true }, seed: 3);
         int[][] contexts = [[1, 2, 3, 4, 5], [9, 8, 7, 6, 5], [30, 31, 32, 33, 34]];
         int[] next = [11, 12, 13];
-        var weights = packed ? model.PackForDecode() : null;
+        using var weights = packed ? model.PackForDecode() : null;
         using var all = model.NewCache(3, weights);
         using var one = model.NewCache(1, weights);
         var expected = new List<float[]>();
