@@ -18,7 +18,9 @@ namespace Sharpformer.Kernels;
 public static unsafe class Gemm
 {
     const int KC = 384;     // k slice: long, so C tiles are loaded and stored few times; the 48 KB B panel streams from L2
-    const int NC = 256;     // columns per work item: its packed B (KC x NC) stays in L2
+    const int NC = 256;
+    const int WideKC = 768;  // k slice of products with rows of C of WideN floats or more
+    const int WideN = 8192;     // columns per work item: its packed B (KC x NC) stays in L2
     /// <summary>Products of at most this many rows (decode steps, a few streams at once) take the dot-product path.</summary>
     public const int SkinnyRows = 16;
     /// <summary>A one-row product's B above this many bytes (half of L2) is streamed row by row (see SkinnyJob.ByDots).</summary>
@@ -88,7 +90,7 @@ public static unsafe class Gemm
         // product, panel by panel by whichever thread needs a panel first, into a buffer every item reads: all
         // of B where it fits in SharedB, else groups of column blocks in turn (the widest products, a GPT-2
         // head), each group one parallel region, so the buffer is free again when the next begins.
-        int slices = Slices(k).Count, blockPanels = nc / nr;
+        int slices = job.Slices.Count, blockPanels = nc / nr;
         int groupBlocks = (int)Math.Clamp(SharedB / sizeof(float) / ((long)k * nc), 1, colBlocks);
         int groupPanels = groupBlocks * blockPanels;
         float[] sharedB = System.Buffers.ArrayPool<float>.Shared.Rent(k * groupPanels * nr);
@@ -116,13 +118,14 @@ public static unsafe class Gemm
     internal static long SharedB = 16L << 20;
 
     /// <summary>
-    /// k slices of (nearly) equal length, each at most KC and a multiple of 8 (the transposing pack's block) but
+    /// k slices of (nearly) equal length, each at most kc and a multiple of 8 (the transposing pack's block) but
     /// the last: k = 1024 runs as 344 + 344 + 336, not 384 + 384 + 256 (a short slice costs a full C load and
-    /// store for few FMAs). The slicing depends on k alone, so results stay fixed.
+    /// store for few FMAs). The slicing depends on the shape alone, never on the thread count or which rows
+    /// run together, so neither changes a result.
     /// </summary>
-    static (int Count, int Length) Slices(int k)
+    static (int Count, int Length) SlicesOf(int k, int kc)
     {
-        int slices = (k + KC - 1) / KC;
+        int slices = (k + kc - 1) / kc;
         return (slices, ((k + slices - 1) / slices + 7) / 8 * 8);
     }
 
@@ -256,6 +259,14 @@ public static unsafe class Gemm
         int* panelStates;   // per (slice, panel) of the shared B: 0 not packed, 1 being packed, 2 packed
         int sharedPanels;
 
+        /// <summary>
+        /// The k slices. Rows of C of WideN floats or more (vocabulary heads) make a C far larger than L3, read
+        /// back from memory for every slice after the first, so such products take slices of up to WideKC (a
+        /// GPT-2 head's k = 768 in one). Decided by n, not by the size of C, so a row's result never depends on
+        /// how many rows run with it (batched sampling relies on that).
+        /// </summary>
+        public (int Count, int Length) Slices => SlicesOf(k, n >= WideN ? WideKC : KC);
+
         public void Group(int firstBlock, int blocks, float* packedB, int* states, int panels)
         {
             (groupFirst, groupBlocks) = (firstBlock, blocks);
@@ -302,13 +313,13 @@ public static unsafe class Gemm
             int mc = Math.Min((int)((long)(rowBlock + 1) * tiles / rowBlocks) * mr, m) - i0;
             if (packed == null)
             {
-                packed = (float*)NativeMemory.AlignedAlloc((nuint)(KC * NC * sizeof(float)), 64);
-                packedA = (float*)NativeMemory.AlignedAlloc((nuint)(MaxMC * (KC + APad) * sizeof(float)), 64);
+                packed = (float*)NativeMemory.AlignedAlloc((nuint)(WideKC * NC * sizeof(float)), 64);
+                packedA = (float*)NativeMemory.AlignedAlloc((nuint)(MaxMC * (WideKC + APad) * sizeof(float)), 64);
                 tile = (float*)NativeMemory.AlignedAlloc((nuint)(12 * 32 * sizeof(float)), 64);
-                strip = (float*)NativeMemory.AlignedAlloc((nuint)(12 * KC * sizeof(float)), 64);
+                strip = (float*)NativeMemory.AlignedAlloc((nuint)(12 * WideKC * sizeof(float)), 64);
             }
             float* bp = packed, ap = packedA, t = tile;
-            int slice = Slices(k).Length;
+            int slice = Slices.Length;
             for (int p0 = 0; p0 < k; p0 += slice)
             {
                 int kc = Math.Min(slice, k - p0);

@@ -124,6 +124,16 @@ public class GemmTests
     }
 
     [Fact]
+    public void WideProductsWithLongKSlicesMatchReference()
+    {
+        // Rows of C of 8192 floats or more take k slices of up to 768: k = 776 runs as 392 + 384, not in three.
+        int m = 30, k = 776, n = 8200;
+        var a = Random(m * k, 41); var b = Random(k * n, 42); var bias = Random(n, 43); var c0 = Random(m * n, 44);
+        AssertMatchesReference(a, b, bias, c0, m, k, n, ta: false, tb: true, accumulate: false, "wide");
+        AssertMatchesReference(a, b, null, c0, m, k, n, ta: true, tb: false, accumulate: true, "wide, accumulating");
+    }
+
+    [Fact]
     public void RepeatRunsAreBitIdentical()
     {
         int m = 200, k = 300, n = 500;
@@ -186,6 +196,7 @@ public class GemmTests
     [Theory]
     [InlineData(48, 128, 384)]  // the streams of a rebuilt sampling cache: 48 rows alone, 480 together
     [InlineData(20, 1024, 100)] // edge tiles (20 and 200 rows are not multiples of 12), and A copied (rows 4 KB apart) when many
+    [InlineData(40, 800, 8200)] // rows of C wide enough for the long k slices, and packed B shared in groups of column blocks
     public void BlockedRowsDoNotDependOnHowManyRowsRunTogether(int m, int k, int n)
     {
         // Sampling streams whose caches are rebuilt together equal streams rebuilt alone: a row of the blocked
