@@ -95,6 +95,7 @@ static class TrainCommand
         if (sampleTokens > 0 && !cancel.IsCancellationRequested)
         {
             Console.WriteLine("sample:");
+            Tensors.TensorPool.Trim(); // the training step's pooled buffers are not needed for sampling
             model.Eval();
             var start = tokenizer is CharTokenizer ? tokenizer.Encode("\n") : [Gpt2Tokenizer.EndOfText];
             var sampler = new Sampler(model, tokenizer.VocabSize);

@@ -80,7 +80,9 @@ public static unsafe class Gemm
         bool wholeRows = copyA && m + (long)merged * n <= (long)colBlocks * m + (long)split * n;
         int rowBlocks = wholeRows ? merged : split, itemsPerRow = wholeRows ? 1 : colBlocks;
         var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, nr, mr, tiles, rowBlocks, nc, copyA, wholeRows, accumulate ? null : bias, !accumulate);
-        if (rowBlocks == 1)
+        // One column block's packed B (every k slice) must fit the shared buffer; weight gradients over many
+        // tokens (k = 16384) do not, and keep packing per item rather than hold a buffer that large.
+        if (rowBlocks == 1 || (long)k * nc * sizeof(float) > SharedB)
         {
             job.Group(0, colBlocks, null, null, 0);
             Parallelism.For(rowBlocks * itemsPerRow, job.Run);
@@ -91,7 +93,7 @@ public static unsafe class Gemm
         // of B where it fits in SharedB, else groups of column blocks in turn (the widest products, a GPT-2
         // head), each group one parallel region, so the buffer is free again when the next begins.
         int slices = job.Slices.Count, blockPanels = nc / nr;
-        int groupBlocks = (int)Math.Clamp(SharedB / sizeof(float) / ((long)k * nc), 1, colBlocks);
+        int groupBlocks = (int)Math.Min(SharedB / sizeof(float) / ((long)k * nc), colBlocks);
         int groupPanels = groupBlocks * blockPanels;
         float[] sharedB = System.Buffers.ArrayPool<float>.Shared.Rent(k * groupPanels * nr);
         int[] states = System.Buffers.ArrayPool<int>.Shared.Rent(slices * groupPanels);
@@ -115,7 +117,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>Most bytes of packed B shared by every row block at once (see Multiply): well inside L3. Tests lower it to reach the grouped path.</summary>
-    internal static long SharedB = 16L << 20;
+    internal static long SharedB = 8L << 20;
 
     /// <summary>
     /// k slices of (nearly) equal length, each at most kc and a multiple of 8 (the transposing pack's block) but

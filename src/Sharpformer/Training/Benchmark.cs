@@ -71,6 +71,9 @@ public static class Benchmark
         double gflops = model.FlopsPerToken(config.BlockSize) * tokensPerS / 1e9;
 
         progress?.Invoke($"sampling: {sampleTokens} tokens" + (sampleStreams > 1 ? $" in each of {sampleStreams} streams" : ""));
+        // Training is over: its pooled activation buffers go back to the system before sampling packs its weights,
+        // as at the end of `train`, so the peak working set stays that of training.
+        Tensors.TensorPool.Trim();
         model.Eval();
         var sampler = new Sampler(model, vocabSize);
         var options = new SamplingOptions { MaxNewTokens = sampleTokens, Seed = (ulong)config.Seed };
