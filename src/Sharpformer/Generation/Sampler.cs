@@ -13,9 +13,16 @@ public sealed class Sampler
 {
     /// <summary>
     /// Most streams sampled together: a decode step of this many rows still multiplies by the packed block
-    /// weights (and the head by GEMM's dot-product path), which compute each row as it would alone.
+    /// weights (or, for models too large to pack, by GEMM's dot-product path, as the head always does), each of
+    /// which computes a row as it would alone.
     /// </summary>
     public const int MaxStreams = Kernels.Gemm.SkinnyRows;
+
+    /// <summary>
+    /// Largest packed copy of the block weights a run makes for its decode steps (GPT-2 124M's is 340 MB):
+    /// several streams then run near the machine's FMA rate instead of GEMM's dot-product path's.
+    /// </summary>
+    public const long MaxPackedBytes = 512L << 20;
 
     /// <summary>Share of the block kept when the context is cropped.</summary>
     public const double KeepFraction = 0.75;
@@ -66,8 +73,9 @@ public sealed class Sampler
             contexts[s] = new List<int>(prompt.Count + options.MaxNewTokens);
             contexts[s].AddRange(prompt);
         }
-        // The block weights packed once for this run's decode steps, shared by both caches.
-        using var weights = model.PackForDecode();
+        // The block weights packed once for this run's decode steps, shared by both caches; not for models whose
+        // second copy would be large (GPT-2 medium and up), which decode through GEMM's dot-product path.
+        using var weights = GptDecodeWeights.Bytes(model) <= MaxPackedBytes ? model.PackForDecode() : null;
         using var cache = model.NewCache(streams, weights);
         using var single = streams > 1 ? model.NewCache(1, weights) : null;
         var next = new int[streams];

@@ -94,8 +94,9 @@ public sealed unsafe class PackedWeight : IDisposable
 
     /// <summary>
     /// y[m, n] = x[m, k]·Wᵀ + b. Rows go in strips of 12 through GEMM's 12x32 micro-kernel (k whole, no slices),
-    /// the last four or fewer through a 4-row kernel over two panels at once; the Vector256 path takes one row
-    /// at a time. The panels are split over the threads in equal runs, each streamed in order.
+    /// the last four or fewer through a 4-row kernel over two panels at once, a single row through a one-row
+    /// kernel; the Vector256 path takes one row at a time. The panels are split over the threads in equal runs,
+    /// each streamed in order.
     /// </summary>
     public void Multiply(ReadOnlySpan<float> x, int m, Span<float> y) => Multiply(x, m, y, null, default);
 

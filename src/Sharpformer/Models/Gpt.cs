@@ -369,17 +369,22 @@ public sealed class GptDecodeWeights : IDisposable
 {
     internal readonly record struct Block(PackedWeight Qkv, PackedWeight Out, PackedWeight Fc, PackedWeight Proj);
 
+    /// <summary>Largest copy kept in the shared array pool between runs (reused, its pages are already mapped).</summary>
+    const long PooledBytes = 64 << 20;
+
     readonly Block[] blocks;
-    float[]? storage; // every packed weight, one pooled array
+    float[]? storage; // every packed weight, one array
+    readonly bool pooled;
 
     internal GptDecodeWeights(Gpt model)
     {
         Model = model;
         var activation = model.Config.Activation;
         Activation = (x, y) => Ops.ActivationForward(activation, x, y);
-        long total = model.Blocks.Sum(b => (long)Floats(b.Attn.QkvProj) + Floats(b.Attn.OutProj) + Floats(b.Mlp.Fc) + Floats(b.Mlp.Proj));
+        long total = Bytes(model) / sizeof(float);
         if (total > Array.MaxLength) throw new InvalidOperationException($"GptDecodeWeights: {total} packed floats exceed one array; this model is too large to pack for decoding.");
-        storage = System.Buffers.ArrayPool<float>.Shared.Rent((int)total);
+        pooled = total * sizeof(float) <= PooledBytes;
+        storage = pooled ? System.Buffers.ArrayPool<float>.Shared.Rent((int)total) : GC.AllocateUninitializedArray<float>((int)total);
         int offset = 0;
         blocks = model.Blocks.Select(b => new Block(Pack(b.Attn.QkvProj), Pack(b.Attn.OutProj), Pack(b.Mlp.Fc), Pack(b.Mlp.Proj))).ToArray();
 
@@ -393,6 +398,10 @@ public sealed class GptDecodeWeights : IDisposable
 
     static int Floats(Linear layer) => PackedWeight.Floats(layer.OutFeatures, layer.InFeatures);
 
+    /// <summary>Bytes the packed copy of a model's block weights takes.</summary>
+    public static long Bytes(Gpt model) =>
+        model.Blocks.Sum(b => (long)Floats(b.Attn.QkvProj) + Floats(b.Attn.OutProj) + Floats(b.Mlp.Fc) + Floats(b.Mlp.Proj)) * sizeof(float);
+
     public Gpt Model { get; }
 
     internal Block Layer(int l) => blocks[l];
@@ -403,7 +412,7 @@ public sealed class GptDecodeWeights : IDisposable
         {
             qkv.Dispose(); output.Dispose(); fc.Dispose(); proj.Dispose();
         }
-        if (storage is not null) System.Buffers.ArrayPool<float>.Shared.Return(storage);
+        if (pooled && storage is not null) System.Buffers.ArrayPool<float>.Shared.Return(storage);
         storage = null;
     }
 
