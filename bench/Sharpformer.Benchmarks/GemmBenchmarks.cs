@@ -52,6 +52,7 @@ public class DecodeBenchmarks
 
     float[] x = [], y = [];
     float[][] weights = [];
+    PackedWeight[] packed = [];
     int m, k, n, next;
 
     [GlobalSetup]
@@ -61,13 +62,29 @@ public class DecodeBenchmarks
         x = LayerKernels.Data.Random(m * k, 3);
         int copies = (long)k * n * sizeof(float) > 1 << 20 ? 24 : 1; // weights beyond L2 rotate through memory
         weights = Enumerable.Range(0, copies).Select(i => LayerKernels.Data.Random(k * n, 4 + i)).ToArray();
+        packed = weights.Select(w => new PackedWeight(w, default, n, k)).ToArray();
         y = new float[m * n];
     }
 
-    [Benchmark]
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        foreach (var p in packed) p.Dispose();
+    }
+
+    /// <summary>GEMM's dot-product path on the weights as they are ([n, k] rows).</summary>
+    [Benchmark(Baseline = true)]
     public void Multiply()
     {
         Gemm.Multiply(x, weights[next], y, m, k, n, transB: true);
+        next = (next + 1) % weights.Length;
+    }
+
+    /// <summary>The same product on the weights packed for decoding (what a sampling run's decode steps use).</summary>
+    [Benchmark]
+    public void Packed()
+    {
+        packed[next].Multiply(x, m, y);
         next = (next + 1) % weights.Length;
     }
 }
