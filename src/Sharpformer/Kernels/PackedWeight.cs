@@ -205,6 +205,22 @@ public sealed unsafe class PackedWeight : IDisposable
         void Put(float* tile, int ld, int r0, int count, int p)
         {
             int n = w.Columns, j0 = p * PanelWidth, cols = Math.Min(PanelWidth, n - j0);
+            if (cols == PanelWidth && Simd.Use512)
+            {
+                // A whole panel: two vectors a row, without a library call per row (a decode step stores thousands).
+                var b0 = Vector512.Load(bias + j0);
+                var b1 = Vector512.Load(bias + j0 + 16);
+                for (int r = 0; r < count; r++)
+                {
+                    float* src = tile + r * ld, dst = y + (long)(r0 + r) * n + j0;
+                    var v0 = Vector512.Load(src);
+                    var v1 = Vector512.Load(src + 16);
+                    if (w.HasBias) { v0 += b0; v1 += b1; }
+                    Vector512.Store(v0, dst);
+                    Vector512.Store(v1, dst + 16);
+                }
+                return;
+            }
             for (int r = 0; r < count; r++)
             {
                 var src = new ReadOnlySpan<float>(tile + r * ld, cols);
