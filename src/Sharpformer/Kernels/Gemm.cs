@@ -18,9 +18,9 @@ namespace Sharpformer.Kernels;
 public static unsafe class Gemm
 {
     const int KC = 384;     // k slice: long, so C tiles are loaded and stored few times; the 48 KB B panel streams from L2
-    const int NC = 256;
-    const int WideKC = 768;  // k slice of products with rows of C of WideN floats or more
-    const int WideN = 8192;     // columns per work item: its packed B (KC x NC) stays in L2
+    const int NC = 256;     // columns per work item: its packed B (KC x NC) stays in L2
+    const int WideKC = 768; // k slice of products with rows of C of WideN floats or more
+    const int WideN = 8192;
     /// <summary>Products of at most this many rows (decode steps, a few streams at once) take the dot-product path.</summary>
     public const int SkinnyRows = 16;
     /// <summary>A one-row product's B above this many bytes (half of L2) is streamed row by row (see SkinnyJob.ByDots).</summary>
@@ -414,37 +414,7 @@ public static unsafe class Gemm
                         }
                     }
                 }
-                else
-                {
-                    // B is [n, k]: column q of the panel is row j+q of B, contiguous in k.
-                    if (cols < nr) new Span<float>(d, kc * nr).Clear();
-                    int q = 0, p8 = kc / 8 * 8;
-                    if (Avx.IsSupported && p8 > 0)
-                    {
-                        // Whole 8x8 blocks are transposed in registers; the k tail below is copied one by one.
-                        for (; q + 8 <= cols; q += 8)
-                        {
-                            float* src = b + (long)(j + q) * k + p0;
-                            for (int p = 0; p < p8; p += 8) MatrixBlocks.Transpose8x8(src + p, k, d + p * nr + q, nr);
-                            for (int p = p8; p < kc; p++)
-                                for (int r = 0; r < 8; r++) d[p * nr + q + r] = src[(long)r * k + p];
-                        }
-                    }
-                    for (; q < cols; q++)
-                    {
-                        float* src = b + (long)(j + q) * k + p0;
-                        float* col = d + q;
-                        int p = 0;
-                        for (; p + 4 <= kc; p += 4)
-                        {
-                            col[p * nr] = src[p];
-                            col[(p + 1) * nr] = src[p + 1];
-                            col[(p + 2) * nr] = src[p + 2];
-                            col[(p + 3) * nr] = src[p + 3];
-                        }
-                        for (; p < kc; p++) col[p * nr] = src[p];
-                    }
-                }
+                else MatrixBlocks.PackRowsAsPanel(b + (long)j * k + p0, k, cols, kc, d, nr); // B is [n, k]
             }
         }
 

@@ -30,4 +30,38 @@ internal static unsafe class MatrixBlocks
         Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
         Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
     }
+
+    /// <summary>
+    /// dst[p·width + q] = src[q·srcStride + p] for q &lt; rows, p &lt; depth, and zeros for q in [rows, width):
+    /// rows of a matrix (a transposed B, nn.Linear's weights) packed as one column panel, depth-major, as GEMM's
+    /// B panels and the decode steps' packed weights are. Whole 8x8 blocks are transposed in registers; the
+    /// depth and row tails are copied one by one.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // the decode weights are packed a few times per run: no slow first tier
+    public static void PackRowsAsPanel(float* src, long srcStride, int rows, int depth, float* dst, int width)
+    {
+        if (rows < width) new Span<float>(dst, depth * width).Clear();
+        int q = 0, p8 = depth / 8 * 8;
+        if (Avx.IsSupported && p8 > 0)
+            for (; q + 8 <= rows; q += 8)
+            {
+                float* s = src + q * srcStride;
+                for (int p = 0; p < p8; p += 8) Transpose8x8(s + p, srcStride, dst + p * width + q, width);
+                for (int p = p8; p < depth; p++)
+                    for (int r = 0; r < 8; r++) dst[p * width + q + r] = s[r * srcStride + p];
+            }
+        for (; q < rows; q++)
+        {
+            float* s = src + q * srcStride, col = dst + q;
+            int p = 0;
+            for (; p + 4 <= depth; p += 4)
+            {
+                col[p * width] = s[p];
+                col[(p + 1) * width] = s[p + 1];
+                col[(p + 2) * width] = s[p + 2];
+                col[(p + 3) * width] = s[p + 3];
+            }
+            for (; p < depth; p++) col[p * width] = s[p];
+        }
+    }
 }

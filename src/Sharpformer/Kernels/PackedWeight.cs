@@ -76,20 +76,10 @@ public sealed unsafe class PackedWeight : IDisposable
     int Panels { get; }
 
     /// <summary>panel[q * 32 + j] = W[p * 32 + j, q]; zeros past the last column.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // runs a few times per sampling run: never worth a slow first tier
     void Pack(float* w, int p, float* panel)
     {
-        int k = Depth, j0 = p * PanelWidth, cols = Math.Min(PanelWidth, Columns - j0), j = 0;
-        if (System.Runtime.Intrinsics.X86.Avx.IsSupported)
-            for (; j + 8 <= cols; j += 8)
-            {
-                int q = 0;
-                for (; q + 8 <= k; q += 8) MatrixBlocks.Transpose8x8(w + (long)(j0 + j) * k + q, k, panel + q * PanelWidth + j, PanelWidth);
-                for (; q < k; q++)
-                    for (int r = 0; r < 8; r++) panel[q * PanelWidth + j + r] = w[(long)(j0 + j + r) * k + q];
-            }
-        for (; j < PanelWidth; j++)
-            for (int q = 0; q < k; q++) panel[q * PanelWidth + j] = j < cols ? w[(long)(j0 + j) * k + q] : 0f;
+        int j0 = p * PanelWidth;
+        MatrixBlocks.PackRowsAsPanel(w + (long)j0 * Depth, Depth, Math.Min(PanelWidth, Columns - j0), Depth, panel, PanelWidth);
     }
 
     /// <summary>
