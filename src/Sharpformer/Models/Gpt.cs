@@ -15,12 +15,14 @@ public sealed class Gpt : Module
 {
     readonly DropoutRng dropoutRng;
     readonly TransformerBlock[] blocks;
+    readonly PackedWeight.Epilogue mlpActivation; // a decode step's activation, applied as c_fc's output is stored
 
     public Gpt(GptConfig config, int seed = 1337) : base("")
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         Config = config;
+        mlpActivation = (x, y) => Ops.ActivationForward(config.Activation, x, y);
         dropoutRng = new DropoutRng(unchecked((ulong)seed * 0xD1B54A32D192ED03UL));
         int c = config.NEmbd;
 
@@ -230,12 +232,7 @@ public sealed class Gpt : Module
             TensorPrimitives.Add(x, tmp, x);
             // x = x + mlp(ln_2(x))
             LayerNormRows(blk.Ln2, x, h, mean, rstd, rows, c, eps);
-            if (packed is not null && rows <= Gemm.SkinnyRows) packed.Value.Fc.Multiply(h, rows, fc, cache.Weights!.Activation, act);
-            else
-            {
-                Linear(blk.Mlp.Fc, null, h, fc, rows);
-                Ops.ActivationForward(Config.Activation, fc, act);
-            }
+            Linear(blk.Mlp.Fc, packed?.Fc, h, fc, rows, mlpActivation, act);
             Linear(blk.Mlp.Proj, packed?.Proj, act, tmp, rows);
             TensorPrimitives.Add(x, tmp, x);
         }
@@ -253,13 +250,19 @@ public sealed class Gpt : Module
     static ReadOnlySpan<float> BiasOf(Linear l) => l.Bias is null ? default : l.Bias.Value.Span;
 
     /// <summary>
-    /// y = x·Wᵀ + b for a decode step: through the packed copy for rows the dot-product path would take (so the
-    /// path still changes only where GEMM's does, which the sampler's rebuilds rely on), else through GEMM.
+    /// y = x·Wᵀ + b for a decode step, and z = then(y) if given: through the packed copy for rows the
+    /// dot-product path would take (so the path still changes only where GEMM's does, which the sampler's
+    /// rebuilds rely on), which applies then as each thread stores its share of y; else through GEMM.
     /// </summary>
-    static void Linear(Linear layer, PackedWeight? packed, ReadOnlySpan<float> x, Span<float> y, int rows)
+    static void Linear(Linear layer, PackedWeight? packed, ReadOnlySpan<float> x, Span<float> y, int rows, PackedWeight.Epilogue? then = null, Span<float> z = default)
     {
-        if (packed is not null && rows <= Gemm.SkinnyRows) packed.Multiply(x, rows, y);
-        else Gemm.Multiply(x, layer.Weight.Value.Span, y, rows, layer.InFeatures, layer.OutFeatures, transB: true, bias: BiasOf(layer));
+        if (packed is not null && rows <= Gemm.SkinnyRows)
+        {
+            packed.Multiply(x, rows, y, then, z);
+            return;
+        }
+        Gemm.Multiply(x, layer.Weight.Value.Span, y, rows, layer.InFeatures, layer.OutFeatures, transB: true, bias: BiasOf(layer));
+        then?.Invoke(y, z);
     }
 
     static void LayerNormRows(Nn.LayerNorm ln, ReadOnlySpan<float> x, Span<float> y, Span<float> mean, Span<float> rstd, int rows, int c, float eps) =>
@@ -379,8 +382,6 @@ public sealed class GptDecodeWeights : IDisposable
     internal GptDecodeWeights(Gpt model)
     {
         Model = model;
-        var activation = model.Config.Activation;
-        Activation = (x, y) => Ops.ActivationForward(activation, x, y);
         long total = Bytes(model) / sizeof(float);
         if (total > Array.MaxLength) throw new InvalidOperationException($"GptDecodeWeights: {total} packed floats exceed one array; this model is too large to pack for decoding.");
         pooled = total * sizeof(float) <= PooledBytes;
@@ -415,7 +416,4 @@ public sealed class GptDecodeWeights : IDisposable
         if (pooled && storage is not null) System.Buffers.ArrayPool<float>.Shared.Return(storage);
         storage = null;
     }
-
-    /// <summary>The MLP activation, applied in the c_fc product's epilogue.</summary>
-    internal PackedWeight.Epilogue Activation { get; }
 }
