@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace Sharpformer.Kernels;
 
@@ -130,27 +129,8 @@ public static unsafe class Attention
         }
 
         /// <summary>dst[d * stride + j] = src row j, element d: scores for 16 keys then come from D broadcast FMAs, with no horizontal sums.</summary>
-        void Transpose(float* src, float* dst, int b, int h, int keys, int stride)
-        {
-            int D = s.HeadDim, j = 0;
-            float* first = src + (long)b * s.KeyLength * kvStride + h * D;
-            // Whole 8x8 blocks in registers; the key and head-dimension tails one by one.
-            if (Avx.IsSupported && D >= 8)
-                for (int d8 = D / 8 * 8; j + 8 <= keys; j += 8)
-                {
-                    float* rows = first + (long)j * kvStride;
-                    int d = 0;
-                    for (; d < d8; d += 8) MatrixBlocks.Transpose8x8(rows + d, kvStride, dst + d * stride + j, stride);
-                    for (; d < D; d++)
-                        for (int r = 0; r < 8; r++) dst[d * stride + j + r] = rows[r * kvStride + d];
-                }
-            for (; j < keys; j++)
-            {
-                float* row = first + (long)j * kvStride;
-                for (int d = 0; d < D; d++) dst[d * stride + j] = row[d];
-            }
-            for (int d = 0; d < D; d++) new Span<float>(dst + d * stride + keys, stride - keys).Clear();
-        }
+        void Transpose(float* src, float* dst, int b, int h, int keys, int stride) =>
+            MatrixBlocks.PackRowsAsPanel(src + (long)b * s.KeyLength * kvStride + h * s.HeadDim, kvStride, keys, s.HeadDim, dst, stride);
 
         /// <summary>Writes a query row's output (the normalised accumulator, or zeros with no visible key) and its log-sum-exp.</summary>
         void Finish(int b, int h, int i, float* oi, float* acc, float max, float sum, int visible)

@@ -33,14 +33,15 @@ internal static unsafe class MatrixBlocks
 
     /// <summary>
     /// dst[p·width + q] = src[q·srcStride + p] for q &lt; rows, p &lt; depth, and zeros for q in [rows, width):
-    /// rows of a matrix (a transposed B, nn.Linear's weights) packed as one column panel, depth-major, as GEMM's
-    /// B panels and the decode steps' packed weights are. Whole 8x8 blocks are transposed in registers; the
+    /// rows of a matrix packed as one column panel, depth-major: GEMM's panels of a transposed B, the decode
+    /// steps' packed weights, attention's per-head transposed K and V. Whole 8x8 blocks are transposed in registers; the
     /// depth and row tails are copied one by one.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // the decode weights are packed a few times per run: no slow first tier
     public static void PackRowsAsPanel(float* src, long srcStride, int rows, int depth, float* dst, int width)
     {
-        if (rows < width) new Span<float>(dst, depth * width).Clear();
+        if (rows < width)
+            for (int p = 0; p < depth; p++) new Span<float>(dst + p * width + rows, width - rows).Clear();
         int q = 0, p8 = depth / 8 * 8;
         if (Avx.IsSupported && p8 > 0)
             for (; q + 8 <= rows; q += 8)
