@@ -17,7 +17,7 @@ namespace Sharpformer.Kernels;
 /// </summary>
 public static unsafe class Gemm
 {
-    const int KC = 384;     // k slice: long, so C tiles are loaded and stored few times; the 48 KB B panel streams from L2
+    const int KC = 384;     // k slice: long, so C tiles are loaded and stored few times; a 12-row A strip (18 KB) still fits L1
     const int NC = 256;     // columns per work item: its packed B (KC x NC) stays in L2
     const int WideKC = 768; // k slice of products with rows of C of WideN floats or more
     const int WideN = 8192;
@@ -327,18 +327,19 @@ public static unsafe class Gemm
                 int kc = Math.Min(slice, k - p0);
                 // The first k slice of a non-accumulating product stores C (plus bias); later slices add to it.
                 int mode = !overwrite || p0 > 0 ? AddToC : bias == null ? StoreC : StoreCPlusBias;
-                // A copied row-major goes to rows kc + 16 floats apart; transposed, to mc contiguous floats per k
-                // with rows an odd number of cache lines apart. Either way no two rows share an L1 set.
-                long rs = aRow, cs = aCol;
-                if (copyA && aCol == 1) (rs, cs) = (kc + APad, 1);
-                else if (copyA) (rs, cs) = (1, ((mc + 15) / 16 | 1) * 16); // an odd number of 16-float lines
+                // A copied row-major goes to rows kc + 16 floats apart, so no two rows share an L1 set; transposed,
+                // to one contiguous strip per micro-tile, mr floats per k (BLIS's packed A), so a strip is mr·kc
+                // floats in a row rather than mr floats from each of kc cache lines. strips: one strip to the next.
+                long rs = aRow, cs = aCol, strips = 0;
+                if (copyA && aCol == 1) (rs, cs, strips) = (kc + APad, 1, mr * (kc + APad));
+                else if (copyA) (rs, cs, strips) = (1, mr, (long)mr * kc);
                 if (copyA) PackA(ap, i0, mc, p0, kc, rs, cs);
                 // A last tile of fewer than mr rows is gathered once per slice into a full strip (its missing
                 // rows repeat the last real one; their results are discarded), then serves every panel.
                 int edgeRows = mc % mr;
                 if (edgeRows > 0)
                 {
-                    float* src = copyA ? ap + (mc - edgeRows) * rs : a + (i0 + mc - edgeRows) * aRow + p0 * aCol;
+                    float* src = copyA ? ap + (mc - edgeRows) / mr * strips : a + (i0 + mc - edgeRows) * aRow + p0 * aCol;
                     GatherStrip(src, rs, cs, edgeRows, kc);
                 }
                 for (int block = firstBlock; block < lastBlock; block++)
@@ -347,14 +348,16 @@ public static unsafe class Gemm
                     float* bBlock = bp;
                     if (sharedB != null) bBlock = SharedPanels(p0 / slice, p0, kc, j0 / nr, panels);
                     else PackB(bp, p0, kc, j0, nc, panels);
-                    for (int panel = 0; panel < panels; panel++)
+                    // A strip outer, B panels inner (BLIS's order): the strip (12 x kc, 16 KB at kc = 344) stays in
+                    // L1 while the block's panels stream from L2, rather than both streaming from L2 every call.
+                    for (int i = i0; i < i0 + mc; i += mr)
                     {
-                        float* bPanel = bBlock + (long)panel * kc * nr;
-                        int j = j0 + panel * nr, cols = Math.Min(nr, n - j);
-                        for (int i = i0; i < i0 + mc; i += mr)
+                        int rows = Math.Min(mr, i0 + mc - i);
+                        float* aStrip = copyA ? ap + (i - i0) / mr * strips : a + i * aRow + p0 * aCol;
+                        for (int panel = 0; panel < panels; panel++)
                         {
-                            int rows = Math.Min(mr, i0 + mc - i);
-                            float* aStrip = copyA ? ap + (i - i0) * rs : a + i * aRow + p0 * aCol;
+                            float* bPanel = bBlock + (long)panel * kc * nr;
+                            int j = j0 + panel * nr, cols = Math.Min(nr, n - j);
                             float* cTile = c + (long)i * n + j;
                             if (rows == mr && cols == nr)
                             {
@@ -378,15 +381,24 @@ public static unsafe class Gemm
             }
         }
 
-        /// <summary>Copies rows i0..i0+mc, columns p0..p0+kc of op(A) to dst[r·rs + p·cs] (one of rs, cs is 1).</summary>
+        /// <summary>Copies rows i0..i0+mc, columns p0..p0+kc of op(A): row-major to dst[r·rs + p], transposed to strips of mr rows, dst[(r / mr)·mr·kc + p·mr + r % mr].</summary>
         void PackA(float* dst, int i0, int mc, int p0, int kc, long rs, long cs)
         {
             if (cs == 1)
                 for (int r = 0; r < mc; r++)
                     new ReadOnlySpan<float>(a + (i0 + r) * aRow + p0, kc).CopyTo(new Span<float>(dst + r * rs, kc));
-            else // transposed A: column p of op(A) is contiguous in memory
+            else // transposed A to strips: column p of op(A) is contiguous, and each strip takes mr floats of it
                 for (int p = 0; p < kc; p++)
-                    new ReadOnlySpan<float>(a + (p0 + p) * aCol + i0, mc).CopyTo(new Span<float>(dst + p * cs, mc));
+                {
+                    float* src = a + (p0 + p) * aCol + i0, d = dst + p * mr;
+                    int r = 0;
+                    for (; r + mr <= mc; r += mr, d += (long)mr * kc)
+                    {
+                        if (mr == 12) { Vector256.Store(Vector256.Load(src + r), d); Vector128.Store(Vector128.Load(src + r + 8), d + 8); }
+                        else { Vector128.Store(Vector128.Load(src + r), d); d[4] = src[r + 4]; d[5] = src[r + 5]; }
+                    }
+                    for (int q = 0; r + q < mc; q++) d[q] = src[r + q];
+                }
         }
 
         /// <summary>Packs B[p0..p0+kc, j0..j0+nc] as panels of nr columns: panel-major, then k, then column; zero-padded.</summary>
