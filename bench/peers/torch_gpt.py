@@ -3,7 +3,7 @@
 
 nanoGPT-style and eager (torch 1.13 from Debian has no flash attention, so attention is the masked-softmax
 form nanoGPT uses there). Prints the same figures as `sharpformer bench`; --json prints one object.
-Run with OMP_NUM_THREADS=2 OPENBLAS_CORETYPE=SkylakeX (bench/compare.sh sets them).
+Run with OMP_NUM_THREADS=2, and OPENBLAS_CORETYPE=SkylakeX on an AVX-512 CPU (bench/compare.sh sets them).
 """
 import argparse
 import json
