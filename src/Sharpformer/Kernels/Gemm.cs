@@ -80,34 +80,38 @@ public static unsafe class Gemm
         bool wholeRows = copyA && m + (long)merged * n <= (long)colBlocks * m + (long)split * n;
         int rowBlocks = wholeRows ? merged : split, itemsPerRow = wholeRows ? 1 : colBlocks;
         var job = new Job(a, b, c, m, k, n, aRow, aCol, transB, nr, mr, tiles, rowBlocks, nc, copyA, wholeRows, accumulate ? null : bias, !accumulate);
-        // One column block's packed B (every k slice) must fit the shared buffer; weight gradients over many
-        // tokens (k = 16384) do not, and keep packing per item rather than hold a buffer that large.
-        if (rowBlocks == 1 || (long)k * nc * sizeof(float) > SharedB)
-        {
-            job.Group(0, colBlocks, null, null, 0);
-            Parallelism.For(rowBlocks * itemsPerRow, job.Run);
-            return;
-        }
         // Every row block needs all of B. Rather than each item packing its own copy, B is packed once per
         // product, panel by panel by whichever thread needs a panel first, into a buffer every item reads: all
         // of B where it fits in SharedB, else groups of column blocks in turn (the widest products, a GPT-2
-        // head), each group one parallel region, so the buffer is free again when the next begins.
-        int slices = job.Slices.Count, blockPanels = nc / nr;
-        int groupBlocks = (int)Math.Min(SharedB / sizeof(float) / ((long)k * nc), colBlocks);
+        // head), or, where one column block's B is too large (weight gradients over many tokens, k = 16384),
+        // groups of k slices in turn. Each group is one parallel region, so the buffer is free again when the
+        // next begins; slice groups run in order, so every element still adds its slices in order.
+        var (slices, sliceLength) = job.Slices;
+        int blockPanels = nc / nr, groupBlocks = colBlocks, groupSlices = slices;
+        long blockFloats = (long)k * nc, sharedFloats = SharedB / sizeof(float);
+        if (blockFloats <= sharedFloats) groupBlocks = (int)Math.Min(sharedFloats / blockFloats, colBlocks);
+        else groupSlices = (int)Math.Min(sharedFloats / ((long)sliceLength * colBlocks * nc), slices);
+        if (rowBlocks == 1 || groupSlices == 0)
+        {
+            job.Group(0, colBlocks, 0, slices, null, null, 0);
+            Parallelism.For(rowBlocks * itemsPerRow, job.Run);
+            return;
+        }
         int groupPanels = groupBlocks * blockPanels;
-        float[] sharedB = System.Buffers.ArrayPool<float>.Shared.Rent(k * groupPanels * nr);
-        int[] states = System.Buffers.ArrayPool<int>.Shared.Rent(slices * groupPanels);
+        float[] sharedB = System.Buffers.ArrayPool<float>.Shared.Rent(groupSlices * sliceLength * groupPanels * nr);
+        int[] states = System.Buffers.ArrayPool<int>.Shared.Rent(groupSlices * groupPanels);
         try
         {
             fixed (float* pb = sharedB)
             fixed (int* ps = states)
-                for (int g0 = 0; g0 < colBlocks; g0 += groupBlocks)
-                {
-                    int blocks = Math.Min(groupBlocks, colBlocks - g0);
-                    Array.Clear(states, 0, slices * groupPanels);
-                    job.Group(g0, blocks, pb, ps, groupPanels);
-                    Parallelism.For(rowBlocks * (wholeRows ? 1 : blocks), job.Run);
-                }
+                for (int s0 = 0; s0 < slices; s0 += groupSlices)
+                    for (int g0 = 0; g0 < colBlocks; g0 += groupBlocks)
+                    {
+                        int blocks = Math.Min(groupBlocks, colBlocks - g0);
+                        Array.Clear(states, 0, groupSlices * groupPanels);
+                        job.Group(g0, blocks, s0, Math.Min(s0 + groupSlices, slices), pb, ps, groupPanels);
+                        Parallelism.For(rowBlocks * (wholeRows ? 1 : blocks), job.Run);
+                    }
         }
         finally
         {
@@ -255,8 +259,9 @@ public static unsafe class Gemm
         [ThreadStatic] static float* packedA;
         [ThreadStatic] static float* tile;
         [ThreadStatic] static float* strip;
-        // The column blocks of the current parallel region, and (with several row blocks) their packed B, shared.
-        int groupFirst, groupBlocks;
+        // The column blocks and k slices of the current parallel region, and (with several row blocks) their
+        // packed B, shared.
+        int groupFirst, groupBlocks, sliceFirst, sliceEnd;
         float* sharedB;
         int* panelStates;   // per (slice, panel) of the shared B: 0 not packed, 1 being packed, 2 packed
         int sharedPanels;
@@ -269,9 +274,9 @@ public static unsafe class Gemm
         /// </summary>
         public (int Count, int Length) Slices => SlicesOf(k, n >= WideN ? WideKC : KC);
 
-        public void Group(int firstBlock, int blocks, float* packedB, int* states, int panels)
+        public void Group(int firstBlock, int blocks, int firstSlice, int endSlice, float* packedB, int* states, int panels)
         {
-            (groupFirst, groupBlocks) = (firstBlock, blocks);
+            (groupFirst, groupBlocks, sliceFirst, sliceEnd) = (firstBlock, blocks, firstSlice, endSlice);
             sharedB = packedB;
             panelStates = states;
             sharedPanels = panels;
@@ -287,8 +292,9 @@ public static unsafe class Gemm
         {
             int base0 = groupFirst * NCB / nr;
             first -= base0;
-            float* slice = sharedB + (long)p0 * sharedPanels * nr;
-            int* states = panelStates + sliceIndex * sharedPanels;
+            int inGroup = sliceIndex - sliceFirst;
+            float* slice = sharedB + (long)inGroup * Slices.Length * sharedPanels * nr;
+            int* states = panelStates + inGroup * sharedPanels;
             for (int panel = first; panel < first + count; panel++)
                 if (Volatile.Read(ref states[panel]) == 0 && Interlocked.CompareExchange(ref states[panel], 1, 0) == 0)
                 {
@@ -322,9 +328,9 @@ public static unsafe class Gemm
             }
             float* bp = packed, ap = packedA, t = tile;
             int slice = Slices.Length;
-            for (int p0 = 0; p0 < k; p0 += slice)
+            for (int s = sliceFirst; s < sliceEnd; s++)
             {
-                int kc = Math.Min(slice, k - p0);
+                int p0 = s * slice, kc = Math.Min(slice, k - p0);
                 // The first k slice of a non-accumulating product stores C (plus bias); later slices add to it.
                 int mode = !overwrite || p0 > 0 ? AddToC : bias == null ? StoreC : StoreCPlusBias;
                 // A copied row-major goes to rows kc + 16 floats apart, so no two rows share an L1 set; transposed,
@@ -346,7 +352,7 @@ public static unsafe class Gemm
                 {
                     int j0 = block * NCB, nc = Math.Min(NCB, n - j0), panels = (nc + nr - 1) / nr;
                     float* bBlock = bp;
-                    if (sharedB != null) bBlock = SharedPanels(p0 / slice, p0, kc, j0 / nr, panels);
+                    if (sharedB != null) bBlock = SharedPanels(s, p0, kc, j0 / nr, panels);
                     else PackB(bp, p0, kc, j0, nc, panels);
                     // A strip outer, B panels inner (BLIS's order): the strip (12 x kc, 16 KB at kc = 344) stays in
                     // L1 while the block's panels stream from L2, rather than both streaming from L2 every call.

@@ -123,6 +123,39 @@ public class GemmTests
         finally { (Simd.Path, Parallelism.ThreadCount, Gemm.SharedB) = saved; }
     }
 
+    [Theory]
+    [InlineData(400, 3000, 200, false)] // eight k slices of 376: groups of three, three and two
+    [InlineData(400, 3000, 200, true)]  // the same with A transposed (weight gradients), copied to strips
+    public void PackedBSharedInGroupsOfKSlicesMatchesReferenceAndPerItemB(int m, int k, int n, bool transA)
+    {
+        // Where one column block's packed B over all of k is too large to share (weight gradients over many
+        // tokens), it is shared a group of k slices at a time; where not even a slice fits, every item packs its own.
+        var saved = (Simd.Path, Parallelism.ThreadCount, Gemm.SharedB);
+        try
+        {
+            var a = Random(m * k, 31); var b = Random(k * n, 32); var bias = Random(n, 33); var c0 = Random(m * n, 34);
+            foreach (var path in new[] { SimdPath.Vector512, SimdPath.Vector256 })
+                foreach (int threads in new[] { 1, 2, 3 })
+                    foreach (bool accumulate in new[] { false, true })
+                    {
+                        (Simd.Path, Parallelism.ThreadCount) = (path, threads);
+                        var results = new List<float[]>();
+                        foreach (long room in new[] { saved.SharedB, 1L << 20, 1 }) // all of B shared, slice groups, per item
+                        {
+                            Gemm.SharedB = room;
+                            var c = (float[])c0.Clone();
+                            Gemm.Multiply(a, b, c, m, k, n, transA, transB: false, bias, accumulate);
+                            results.Add(c);
+                        }
+                        Gemm.SharedB = saved.SharedB;
+                        KernelCases.BitEqual(results[0], results[1], $"{path}, {threads} threads, accumulate {accumulate}: slice groups");
+                        KernelCases.BitEqual(results[0], results[2], $"{path}, {threads} threads, accumulate {accumulate}: per item");
+                        if (threads == 2) AssertMatchesReference(a, b, bias, c0, m, k, n, transA, tb: false, accumulate, $"{path}");
+                    }
+        }
+        finally { (Simd.Path, Parallelism.ThreadCount, Gemm.SharedB) = saved; }
+    }
+
     [Fact]
     public void WideProductsWithLongKSlicesMatchReference()
     {
