@@ -439,7 +439,7 @@ public static unsafe class Gemm
         void Kernel(float* a, long rs, long cs, float* b, int kc, float* c, long ldc, int mode, float* bias)
         {
             if (nr == 32) Kernel12x32(a, rs, cs, b, kc, c, ldc, mode, bias);
-            else Kernel6x16(a, rs, cs, b, kc, c, ldc, mode, bias);
+            else Kernel6x16(a, rs, cs, b, 16, kc, c, ldc, mode, bias);
         }
 
         /// <summary>Copies a tile of fewer than mr rows to the strip, kc floats per row, repeating its last row to mr rows.</summary>
@@ -527,9 +527,9 @@ public static unsafe class Gemm
         Vector512.Store(x1, c + 16);
     }
 
-    /// <summary>C[6x16] += A[6 x kc]·B[kc x 16]: the Vector256 fallback (12 accumulators).</summary>
+    /// <summary>C[6x16] += A[6 x kc]·B[kc x 16], B's rows ldb floats apart (GEMM's panels: 16; half of a PackedWeight panel: 32): the Vector256 fallback (12 accumulators).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel6x16(float* a, long rs, long cs, float* b, int kc, float* c, long ldc, int mode, float* bias)
+    internal static void Kernel6x16(float* a, long rs, long cs, float* b, long ldb, int kc, float* c, long ldc, int mode, float* bias)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default,
             c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -538,7 +538,7 @@ public static unsafe class Gemm
         {
             var b0 = Vector256.Load(b);
             var b1 = Vector256.Load(b + 8);
-            b += 16;
+            b += ldb;
             long o = p * cs;
             Vector256<float> x;
             x = Vector256.Create(a0[o]); c00 = Vector256.FusedMultiplyAdd(x, b0, c00); c01 = Vector256.FusedMultiplyAdd(x, b1, c01);

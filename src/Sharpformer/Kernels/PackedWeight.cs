@@ -20,7 +20,7 @@ public sealed unsafe class PackedWeight : IDisposable
 {
     /// <summary>Output columns per panel (two Vector512 or four Vector256).</summary>
     public const int PanelWidth = 32;
-    const int StripRows = 12, SmallRows = 4;
+    const int StripRows = 12, SmallRows = 4, StripRows256 = 6;
 
     float[]? storage;     // null once disposed
     readonly int offset;  // where the panels start in storage
@@ -85,8 +85,9 @@ public sealed unsafe class PackedWeight : IDisposable
     /// <summary>
     /// y[m, n] = x[m, k]·Wᵀ + b. Rows go in strips of 12 through GEMM's 12x32 micro-kernel (k whole, no slices),
     /// the last four or fewer through a 4-row kernel over two panels at once, a single row through a one-row
-    /// kernel; the Vector256 path takes one row at a time. The panels are split over the threads in equal runs,
-    /// each streamed in order.
+    /// kernel; the Vector256 path takes strips of 6 through GEMM's 6x16 micro-kernel, half a panel at a time, and
+    /// three rows or fewer one at a time. The panels are split over the threads in equal runs, each streamed in
+    /// order.
     /// </summary>
     public void Multiply(ReadOnlySpan<float> x, int m, Span<float> y) => Multiply(x, m, y, null, default);
 
@@ -110,9 +111,17 @@ public sealed unsafe class PackedWeight : IDisposable
         using var timing = Profiler.Time(KernelKind.Gemm);
         // Several rows are copied, zero-padded to whole strips, so no kernel reads past the rows it is given;
         // one row is read in place by the one-row kernel.
-        int big = 0, rest = m;
-        while (rest > SmallRows) { big++; rest -= Math.Min(rest, StripRows); }
-        int padded = big * StripRows + (rest > 0 ? SmallRows : 0);
+        // Vector512: strips of 12 rows, the last four or fewer as a strip of 4. Vector256: strips of 6, a last
+        // one of 4 or 5 rows padded to 6; three rows or fewer go one at a time (a strip of 6 for them costs more).
+        int big = 0, rest = m, stripRows = Simd.Use512 ? StripRows : StripRows256;
+        if (Simd.Use512)
+            while (rest > SmallRows) { big++; rest -= Math.Min(rest, StripRows); }
+        else
+        {
+            big = m / StripRows256 + (m % StripRows256 >= 4 ? 1 : 0);
+            rest = Math.Max(0, m - big * StripRows256);
+        }
+        int padded = big * stripRows + (Simd.Use512 ? (rest > 0 ? SmallRows : 0) : rest);
         float[]? rows = m > 1 ? System.Buffers.ArrayPool<float>.Shared.Rent(padded * k) : null;
         try
         {
@@ -158,33 +167,48 @@ public sealed unsafe class PackedWeight : IDisposable
             int k = w.Depth, p0 = item * chunk, p1 = Math.Min(w.Panels, p0 + chunk);
             long panelFloats = (long)k * PanelWidth;
             float* tile = stackalloc float[StripRows * PanelWidth];
-            for (int r0 = 0, strip = 0; r0 < m; r0 += strip == bigStrips ? SmallRows : StripRows, strip++)
+            int stripRows = Simd.Use512 ? StripRows : StripRows256;
+            // Panels outer, strips of rows inner: a panel comes from memory once and serves every strip from
+            // cache (strips outer, a thread's run of panels would be read from memory again for each strip).
+            // Two panels at a time with Vector512, whose small kernels take them in pairs.
+            int step = Simd.Use512 ? 2 : 1;
+            for (int p = p0; p < p1; p += step)
             {
-                float* rows = a + (long)r0 * k;
-                int count = Math.Min(m - r0, strip < bigStrips ? StripRows : SmallRows);
-                if (!Simd.Use512)
-                    for (int p = p0; p < p1; p++)
+                // The last panel of an odd run is paired with itself, and its copy not stored.
+                bool pair = Simd.Use512 && p + 1 < p1;
+                float* b0 = panels + p * panelFloats, b1 = panels + (pair ? p + 1 : p) * panelFloats;
+                for (int r0 = 0, strip = 0; r0 < m; r0 += strip < bigStrips ? stripRows : SmallRows, strip++)
+                {
+                    float* rows = a + (long)r0 * k;
+                    int count = Math.Min(m - r0, strip < bigStrips ? stripRows : SmallRows);
+                    if (!Simd.Use512)
                     {
-                        for (int r = 0; r < count; r++) Row256(rows + (long)r * k, k, panels + p * panelFloats, tile + r * PanelWidth);
+                        if (strip < bigStrips)
+                        {
+                            // Each half of the panel through GEMM's 6x16 micro-kernel, its rows a panel's width apart.
+                            Gemm.Kernel6x16(rows, k, 1, b0, PanelWidth, k, tile, PanelWidth, Gemm.StoreC, null);
+                            Gemm.Kernel6x16(rows, k, 1, b0 + 16, PanelWidth, k, tile + 16, PanelWidth, Gemm.StoreC, null);
+                        }
+                        else
+                            for (int r = 0; r < count; r++) Row256(rows + (long)r * k, k, b0, tile + r * PanelWidth);
                         Put(tile, PanelWidth, r0, count, p);
                     }
-                else if (strip < bigStrips)
-                    for (int p = p0; p < p1; p++)
+                    else if (strip < bigStrips)
                     {
-                        Gemm.Kernel12x32(rows, k, 1, panels + p * panelFloats, k, tile, PanelWidth, Gemm.StoreC, null);
+                        Gemm.Kernel12x32(rows, k, 1, b0, k, tile, PanelWidth, Gemm.StoreC, null);
                         Put(tile, PanelWidth, r0, count, p);
+                        if (!pair) continue;
+                        Gemm.Kernel12x32(rows, k, 1, b1, k, tile, PanelWidth, Gemm.StoreC, null);
+                        Put(tile, PanelWidth, r0, count, p + 1);
                     }
-                else
-                    for (int p = p0; p < p1; p += 2)
+                    else
                     {
-                        // The last panel of an odd run is paired with itself, and its copy not stored.
-                        bool pair = p + 1 < p1;
-                        float* b0 = panels + p * panelFloats, b1 = panels + (pair ? p + 1 : p) * panelFloats;
                         if (count == 1) Row1x64(rows, k, b0, b1, tile);
                         else Small4x64(rows, k, b0, b1, tile);
                         Put(tile, 2 * PanelWidth, r0, count, p);
                         if (pair) Put(tile + PanelWidth, 2 * PanelWidth, r0, count, p + 1);
                     }
+                }
             }
             if (then is null) return;
             int n = w.Columns, j0 = p0 * PanelWidth, cols = Math.Min(n, p1 * PanelWidth) - j0;

@@ -63,7 +63,7 @@ public class PackedWeightTests
         KernelCases.ForEachConfig((_, _) => alone = Enumerable.Range(0, 16).Select(i => Run(w, x[(i * k)..((i + 1) * k)], 1)).ToArray(), [1]);
         KernelCases.ForEachConfig((path, threads) =>
         {
-            foreach (int m in new[] { 1, 2, 4, 5, 10, 12, 13, 16 })
+            foreach (int m in new[] { 1, 2, 3, 4, 5, 6, 7, 9, 10, 12, 13, 15, 16 }) // every strip split of either path
             {
                 var y = Run(w, x, m);
                 for (int i = 0; i < m; i++) KernelCases.BitEqual(alone[i], y.AsSpan(i * n, n), $"{path}, {threads} threads, row {i} of {m}");
