@@ -100,6 +100,7 @@ public static unsafe class Gemm
         int groupPanels = groupBlocks * blockPanels;
         float[] sharedB = System.Buffers.ArrayPool<float>.Shared.Rent(groupSlices * sliceLength * groupPanels * nr);
         int[] states = System.Buffers.ArrayPool<int>.Shared.Rent(groupSlices * groupPanels);
+        Action<int> run = job.Run; // one delegate for every group's region
         try
         {
             fixed (float* pb = sharedB)
@@ -110,7 +111,7 @@ public static unsafe class Gemm
                         int blocks = Math.Min(groupBlocks, colBlocks - g0);
                         Array.Clear(states, 0, groupSlices * groupPanels);
                         job.Group(g0, blocks, s0, Math.Min(s0 + groupSlices, slices), pb, ps, groupPanels);
-                        Parallelism.For(rowBlocks * (wholeRows ? 1 : blocks), job.Run);
+                        Parallelism.For(rowBlocks * (wholeRows ? 1 : blocks), run);
                     }
         }
         finally
