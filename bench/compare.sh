@@ -33,6 +33,6 @@ for key, higher in rows:
     ratio = f"{a / b:13.2f}" if a is not None and b else f"{'':>13}"
     fmt = lambda v: f"{v:14.1f}" if isinstance(v, float) else f"{v:>14}" if v is not None else f"{'-':>14}"
     print(f"{key:26} {fmt(a)} {fmt(b)} {ratio}")
-print(f"measured FMA peak: {best(ours, 'peak_gflops', True):.0f} GFLOP/s")
+print(f"measured FMA peak: {best(ours, 'peak_gflops', True):.0f} GFLOP/s; kernels' SIMD path: {ours[0].get('simd', '?')}")
 PY
 rm -rf "$tmp"

@@ -45,7 +45,7 @@ static class BenchCommand
             var table = new Table().AddColumn("figure").AddColumn(new TableColumn("value").RightAligned());
             table.AddRow("config", $"{config.NLayer} layers, {config.NHead} heads, {config.NEmbd} embd, block {config.BlockSize}, batch {config.BatchSize} x {config.GradientAccumulationSteps}");
             table.AddRow("parameters", $"{result.Parameters:N0}");
-            table.AddRow("threads", result.Threads.ToString());
+            table.AddRow("threads, SIMD path", $"{result.Threads}, {result.Simd}");
             table.AddRow("training", $"{result.MsPerStep:F2} ms/step, {result.TrainTokensPerS:N0} tokens/s");
             table.AddRow("achieved", $"{result.Gflops:F1} GFLOP/s = {result.PeakFraction:P1} of the measured peak {result.PeakGflops:F0} GFLOP/s");
             table.AddRow("allocated per step", $"{result.AllocBytesPerStep / 1024:N1} KB (managed)");

@@ -20,6 +20,8 @@ public sealed record BenchmarkResult
     public int SampleStreams { get; init; }
     public int Steps { get; init; }
     public int Threads { get; init; }
+    /// <summary>The kernels' vector width: "Vector512", or "Vector256" on CPUs without AVX-512 (about half the FMA peak).</summary>
+    public string Simd { get; init; } = "";
     public long Parameters { get; init; }
     /// <summary>With profiling on: milliseconds per training step in each kernel family (the rest is "other").</summary>
     public Dictionary<string, double>? ProfileMsPerStep { get; init; }
@@ -98,6 +100,7 @@ public static class Benchmark
             SampleStreams = sampleStreams,
             Steps = steps,
             Threads = config.EffectiveThreads,
+            Simd = Kernels.Simd.Path.ToString(),
             Parameters = model.ParameterCount,
             ProfileMsPerStep = kernels,
         };

@@ -97,6 +97,7 @@ public sealed class CliTests : IClassFixture<CliTests.TrainedFolder>
         Assert.True(root.GetProperty("alloc_bytes_per_step").GetDouble() >= 0);
         Assert.InRange(root.GetProperty("peak_fraction").GetDouble(), 0, 1.5);
         Assert.Equal(3, root.GetProperty("sample_streams").GetInt32());
+        Assert.Contains(root.GetProperty("simd").GetString(), new[] { "Vector512", "Vector256" });
     }
 
     [Fact]
