@@ -137,7 +137,7 @@ public sealed unsafe class PackedWeight : IDisposable
             {
                 float* pp = ps + offset;
                 float* a = rows is null ? px : pr;
-                var job = new Job(this, a, m, big, pp, pb, py, chunk, then, pz);
+                var job = new Job(this, a, m, big, stripRows, pp, pb, py, chunk, then, pz);
                 if (chunks == 1) job.Run(0);
                 else Parallelism.For(chunks, new Box(job).Run);
             }
@@ -160,14 +160,13 @@ public sealed unsafe class PackedWeight : IDisposable
     }
 
     /// <summary>One run of panels for every strip of rows; kernels write a tile, <see cref="Put"/> adds the bias and stores.</summary>
-    readonly struct Job(PackedWeight w, float* a, int m, int bigStrips, float* panels, float* bias, float* y, int chunk, Epilogue? then, float* z)
+    readonly struct Job(PackedWeight w, float* a, int m, int bigStrips, int stripRows, float* panels, float* bias, float* y, int chunk, Epilogue? then, float* z)
     {
         public void Run(int item)
         {
             int k = w.Depth, p0 = item * chunk, p1 = Math.Min(w.Panels, p0 + chunk);
             long panelFloats = (long)k * PanelWidth;
             float* tile = stackalloc float[StripRows * PanelWidth];
-            int stripRows = Simd.Use512 ? StripRows : StripRows256;
             // Panels outer, strips of rows inner: a panel comes from memory once and serves every strip from
             // cache (strips outer, a thread's run of panels would be read from memory again for each strip).
             // Two panels at a time with Vector512, whose small kernels take them in pairs.
