@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Sharpformer.Kernels;
 using Sharpformer.Checkpoints;
 using Spectre.Console;
 

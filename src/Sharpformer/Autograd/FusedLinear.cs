@@ -15,9 +15,9 @@ public readonly struct LinearInput
     internal readonly Transform Kind;
     internal readonly Tensor? Gamma, Beta;
     internal readonly float Eps;
-    internal readonly Models.Activation Activation;
+    internal readonly Kernels.Activation Activation;
 
-    LinearInput(Transform kind, Tensor? gamma, Tensor? beta, float eps, Models.Activation activation) =>
+    LinearInput(Transform kind, Tensor? gamma, Tensor? beta, float eps, Kernels.Activation activation) =>
         (Kind, Gamma, Beta, Eps, Activation) = (kind, gamma, beta, eps, activation);
 
     /// <summary>The input as it is.</summary>
@@ -27,7 +27,7 @@ public readonly struct LinearInput
     public static LinearInput LayerNorm(Tensor gamma, Tensor? beta, float eps) => new(Transform.LayerNorm, gamma, beta, eps, default);
 
     /// <summary>activation(x).</summary>
-    public static LinearInput Activated(Models.Activation activation) => new(Transform.Activation, null, null, 0, activation);
+    public static LinearInput Activated(Kernels.Activation activation) => new(Transform.Activation, null, null, 0, activation);
 }
 
 public static unsafe partial class Ops
@@ -107,22 +107,22 @@ public static unsafe partial class Ops
     }
 
     /// <summary>y = activation(x) through the kernel of that activation (also a decode step's MLP).</summary>
-    internal static void ActivationForward(Models.Activation activation, ReadOnlySpan<float> x, Span<float> y)
+    internal static void ActivationForward(Kernels.Activation activation, ReadOnlySpan<float> x, Span<float> y)
     {
         switch (activation)
         {
-            case Models.Activation.GeluTanh: K.Activations.GeluForward(x, y); break;
-            case Models.Activation.GeluErf: K.Activations.GeluErfForward(x, y); break;
+            case Kernels.Activation.GeluTanh: K.Activations.GeluForward(x, y); break;
+            case Kernels.Activation.GeluErf: K.Activations.GeluErfForward(x, y); break;
             default: K.Activations.ReluForward(x, y); break;
         }
     }
 
-    static void ActivationBackward(Models.Activation activation, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite)
+    static void ActivationBackward(Kernels.Activation activation, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite)
     {
         switch (activation)
         {
-            case Models.Activation.GeluTanh: K.Activations.GeluBackward(x, dy, dx, overwrite); break;
-            case Models.Activation.GeluErf: K.Activations.GeluErfBackward(x, dy, dx, overwrite); break;
+            case Kernels.Activation.GeluTanh: K.Activations.GeluBackward(x, dy, dx, overwrite); break;
+            case Kernels.Activation.GeluErf: K.Activations.GeluErfBackward(x, dy, dx, overwrite); break;
             default: K.Activations.ReluBackward(x, dy, dx, overwrite); break;
         }
     }
@@ -134,7 +134,7 @@ public static unsafe partial class Ops
         var input = (LinearInput.Transform)(n.I3 & 0xFF) switch
         {
             LinearInput.Transform.LayerNorm => LinearInput.LayerNorm(n.D!, n.E, n.F1),
-            LinearInput.Transform.Activation => LinearInput.Activated((Models.Activation)(n.I3 >> 8)),
+            LinearInput.Transform.Activation => LinearInput.Activated((Kernels.Activation)(n.I3 >> 8)),
             _ => LinearInput.AsIs,
         };
         var dy = n.Out.GradSpan;

@@ -1,10 +1,7 @@
 using System.Text.Json.Serialization;
+using Sharpformer.Kernels;
 
 namespace Sharpformer.Models;
-
-/// <summary>The MLP's non-linearity: GPT-2's tanh GELU, the exact erf GELU (nanoGPT's nn.GELU), or ReLU (the 2017 paper).</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<Activation>))]
-public enum Activation { GeluTanh, GeluErf, Relu }
 
 /// <summary>
 /// Shape of a decoder-only GPT, named as nanoGPT's GPTConfig. Defaults are GPT-2 small (124M) with

@@ -128,24 +128,24 @@ public sealed class PositionalEncoding : Module
 /// <summary>Position-wise MLP: c_proj(act(c_fc(x))), c_fc [hidden, C], c_proj [C, hidden].</summary>
 public sealed class FeedForward : Module
 {
-    public FeedForward(string name, int dim, int hidden, Models.Activation activation, bool bias = true) : base(name)
+    public FeedForward(string name, int dim, int hidden, Kernels.Activation activation, bool bias = true) : base(name)
     {
         Activation = activation;
         Fc = AddModule(new Linear(Join(name, "c_fc"), dim, hidden, bias));
         Proj = AddModule(new Linear(Join(name, "c_proj"), hidden, dim, bias));
     }
 
-    public Models.Activation Activation { get; }
+    public Kernels.Activation Activation { get; }
     public Linear Fc { get; }
     public Linear Proj { get; }
 
     public Tensor Forward(Tensor x) => Proj.Forward(Activate(Fc.Forward(x), Activation));
 
-    public static Tensor Activate(Tensor x, Models.Activation activation) => activation switch
+    public static Tensor Activate(Tensor x, Kernels.Activation activation) => activation switch
     {
-        Models.Activation.GeluTanh => Ops.Gelu(x),
-        Models.Activation.GeluErf => Ops.GeluErf(x),
-        Models.Activation.Relu => Ops.Relu(x),
+        Kernels.Activation.GeluTanh => Ops.Gelu(x),
+        Kernels.Activation.GeluErf => Ops.GeluErf(x),
+        Kernels.Activation.Relu => Ops.Relu(x),
         _ => throw new ArgumentOutOfRangeException(nameof(activation), activation, null),
     };
 }

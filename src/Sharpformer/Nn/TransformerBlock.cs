@@ -1,5 +1,5 @@
 using Sharpformer.Autograd;
-using Sharpformer.Models;
+using Sharpformer.Kernels;
 using Sharpformer.Tensors;
 
 namespace Sharpformer.Nn;

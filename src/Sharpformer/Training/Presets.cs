@@ -1,3 +1,4 @@
+using Sharpformer.Kernels;
 using Sharpformer.Models;
 
 namespace Sharpformer.Training;

@@ -1,3 +1,4 @@
+using Sharpformer.Kernels;
 using Sharpformer.Autograd;
 using Sharpformer.Tensors;
 using static Sharpformer.Tests.Autograd.GradCheck;
@@ -47,9 +48,9 @@ public class OpGradientTests
         {
             "as-is" => LinearInput.AsIs,
             "layernorm" or "layernorm-nobias" => LinearInput.LayerNorm(gamma, beta, 1e-5f),
-            "gelu" => LinearInput.Activated(Sharpformer.Models.Activation.GeluTanh),
-            "gelu-erf" => LinearInput.Activated(Sharpformer.Models.Activation.GeluErf),
-            _ => LinearInput.Activated(Sharpformer.Models.Activation.Relu),
+            "gelu" => LinearInput.Activated(Sharpformer.Kernels.Activation.GeluTanh),
+            "gelu-erf" => LinearInput.Activated(Sharpformer.Kernels.Activation.GeluErf),
+            _ => LinearInput.Activated(Sharpformer.Kernels.Activation.Relu),
         };
         var inputs = new List<Tensor> { x, w, b };
         if (transform.StartsWith("layernorm", StringComparison.Ordinal)) inputs.Add(gamma);

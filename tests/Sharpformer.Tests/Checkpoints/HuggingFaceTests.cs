@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json.Nodes;
+using Sharpformer.Kernels;
 using Sharpformer.Autograd;
 using Sharpformer.Checkpoints;
 using Sharpformer.Models;

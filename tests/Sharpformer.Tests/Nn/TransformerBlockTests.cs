@@ -1,3 +1,4 @@
+using Sharpformer.Kernels;
 using Sharpformer.Autograd;
 using Sharpformer.Models;
 using Sharpformer.Nn;

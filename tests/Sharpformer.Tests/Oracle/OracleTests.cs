@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Sharpformer.Kernels;
 using Sharpformer.Autograd;
 using Sharpformer.Checkpoints;
 using Sharpformer.Models;
