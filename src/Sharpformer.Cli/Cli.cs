@@ -21,7 +21,8 @@ static class Cli
             return body();
         }
         catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or UnauthorizedAccessException
-                                       or JsonException or KeyNotFoundException or FormatException or OperationCanceledException)
+                                       or JsonException or KeyNotFoundException or FormatException or OperationCanceledException
+                                       or Training.DivergenceException)
         {
             Fail(e.Message);
             return Error;

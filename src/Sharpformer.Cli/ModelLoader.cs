@@ -4,22 +4,43 @@ using Sharpformer.Text;
 
 namespace Sharpformer.Cli;
 
-/// <summary>Loads a model from a Sharpformer checkpoint or a Hugging Face GPT-2 folder, checking the tokenizer matches.</summary>
+/// <summary>Loads a model from a Sharpformer checkpoint (any kind) or a Hugging Face GPT-2 folder, with its text tokenizer.</summary>
 static class ModelLoader
 {
-    public static (Gpt Model, TokenizerSpec Tokenizer) Load(string path)
+    public static (Model Model, TokenizerSpec Tokenizer) Load(string path, Func<ModelConfig, ModelConfig>? adjust = null)
     {
         if (HuggingFaceGpt2.IsHuggingFaceFolder(path))
-            return (HuggingFaceGpt2.Import(path), Gpt2Tokenizer.Instance.Spec);
+        {
+            var imported = HuggingFaceGpt2.Import(path);
+            return (Adjusted(imported, adjust), Gpt2Tokenizer.Instance.Spec);
+        }
         var (model, config) = Checkpoint.Load(path);
-        return (model, config.Tokenizer);
+        return (Adjusted(model, adjust), config.Tokenizer);
     }
 
-    public static Gpt LoadForFineTuning(string path, TokenizerSpec data)
+    /// <summary>A GPT for text generation (sample, eval): another kind of checkpoint is one clear error.</summary>
+    public static (Gpt Model, TokenizerSpec Tokenizer) LoadGpt(string path, string verb)
     {
         var (model, tokenizer) = Load(path);
-        if (tokenizer.Kind != data.Kind || tokenizer.VocabSize != data.VocabSize || tokenizer.Chars != data.Chars)
-            throw new ArgumentException($"The model at '{path}' uses the {tokenizer.Kind} tokenizer ({tokenizer.VocabSize} tokens) but the data was prepared with {data.Kind} ({data.VocabSize}); prepare the data with --tokenizer {tokenizer.Kind}.");
+        return model is Gpt gpt ? (gpt, tokenizer) : throw new ArgumentException($"`{verb}` needs a GPT checkpoint, but '{path}' holds a {model.Config.Kind} model.");
+    }
+
+    /// <summary>A model whose tokenizer must encode the given data as it was prepared.</summary>
+    public static Model LoadForData(string path, TokenizerSpec data, string dataFolder, Func<ModelConfig, ModelConfig>? adjust = null)
+    {
+        var (model, tokenizer) = Load(path, adjust);
+        tokenizer.EnsureSameAs(data, $"The model at '{path}'", $"the data in '{dataFolder}'");
         return model;
+    }
+
+    /// <summary>The same weights under a changed config (dropout), or the model itself when nothing changed.</summary>
+    static Model Adjusted(Model model, Func<ModelConfig, ModelConfig>? adjust)
+    {
+        if (adjust is null) return model;
+        var config = adjust(model.Config);
+        if (config == model.Config) return model;
+        var rebuilt = config.Create();
+        foreach (var p in rebuilt.Parameters) model.FindParameter(p.Name)!.Value.Span.CopyTo(p.Value.Span);
+        return rebuilt;
     }
 }

@@ -1,111 +1,185 @@
 using System.CommandLine;
+using System.Text.Json;
 using Sharpformer.Kernels;
 using Sharpformer.Models;
 using Sharpformer.Training;
 
 namespace Sharpformer.Cli;
 
+/// <summary>A run as the command line describes it: the model config, the run settings, and which options were given explicitly.</summary>
+sealed record ResolvedRun(ModelConfig Model, RunSettings Run, IReadOnlyList<TrainingOptions.Given> Given)
+{
+    /// <summary>The explicitly given run options applied on top of other settings (the checkpoint's, on resume).</summary>
+    public RunSettings OverrideRun(RunSettings saved, List<string> log)
+    {
+        var result = saved;
+        foreach (var g in Given)
+            if (g.ApplyRun is { } apply)
+            {
+                var next = apply(result);
+                if (next != result) log.Add(g.Name);
+                result = next;
+            }
+        return result with { OutDir = Run.OutDir, InitFrom = Run.InitFrom };
+    }
+
+    /// <summary>
+    /// The config of a model read from a checkpoint, with the explicitly given model options: a shape option that
+    /// contradicts it is an error naming both values; dropout may change (fine-tuning often does).
+    /// </summary>
+    public ModelConfig OverrideModel(ModelConfig saved, string source, List<string> log)
+    {
+        var result = saved;
+        foreach (var g in Given)
+        {
+            if (g.Model is not { } option) continue;
+            if (saved is not GptConfig gpt) throw new ArgumentException($"{g.Name} applies to GPT models, but {source} holds a {saved.Kind} model.");
+            if (option.IsShape && !Equals(option.Get(gpt), option.Get((GptConfig)Model)))
+                throw new ArgumentException($"{g.Name} {option.Get((GptConfig)Model)} contradicts {source}, whose {option.JsonName} is {option.Get(gpt)}; leave the option out to keep the checkpoint's.");
+            if (!option.IsShape)
+            {
+                var next = option.Copy((GptConfig)Model, (GptConfig)result);
+                if (next != result) log.Add(g.Name);
+                result = next;
+            }
+        }
+        return result;
+    }
+}
+
 /// <summary>
-/// --preset / --config plus one option per training setting (nanoGPT's names in kebab-case); options given
-/// on the command line override the preset or config file.
+/// --preset / --config plus one option per setting (nanoGPT's names in kebab-case): run settings, and the
+/// GPT model's shape. Options given on the command line override the preset or config file.
 /// </summary>
 sealed class TrainingOptions
 {
     public readonly Option<string?> Preset = new("--preset") { Description = $"Named config: {string.Join(", ", Presets.All.Keys)}" };
-    public readonly Option<string?> Config = new("--config") { Description = "JSON config file (kebab-case keys, as the options)" };
-    readonly List<Action<ParseResult, Ref>> apply = new();
-    readonly List<Option> options = new();
+    public readonly Option<string?> Config = new("--config") { Description = "JSON config file (kebab-case keys, as the options; \"model\" may hold a whole model config)" };
+    readonly List<(Option Option, Func<ParseResult, Given> Read)> options = new();
 
-    sealed class Ref(TrainingConfig c) { public TrainingConfig C = c; }
+    /// <summary>A model option: how to read and write it on a GPT config, and whether it fixes the weights' shapes.</summary>
+    public sealed record ModelOption(string JsonName, bool IsShape, Func<GptConfig, object> Get, Func<GptConfig, GptConfig, GptConfig> Copy, Func<GptConfig, JsonElement, GptConfig> FromJson);
+
+    /// <summary>An option given on the command line.</summary>
+    public sealed record Given(string Name, Func<RunSettings, RunSettings>? ApplyRun, ModelOption? Model, Func<GptConfig, GptConfig>? ApplyModel);
+
+    readonly Dictionary<string, ModelOption> modelOptions = new();
 
     public TrainingOptions(bool includeRunSettings = true)
     {
-        Add<int>("--batch-size", "Sequences per micro-batch", (c, v) => c with { BatchSize = v });
-        Add<int>("--block-size", "Context length in tokens", (c, v) => c with { BlockSize = v });
-        Add<int>("--n-layer", "Transformer blocks", (c, v) => c with { NLayer = v });
-        Add<int>("--n-head", "Attention heads", (c, v) => c with { NHead = v });
-        Add<int>("--n-embd", "Embedding width", (c, v) => c with { NEmbd = v });
-        Add<float>("--dropout", "Dropout probability", (c, v) => c with { Dropout = v });
-        Add<bool>("--bias", "Biases in Linear and LayerNorm layers", (c, v) => c with { Bias = v });
-        Add<Activation>("--activation", "MLP activation: GeluTanh, GeluErf or Relu", (c, v) => c with { Activation = v });
-        Add<int>("--gradient-accumulation-steps", "Micro-batches per optimizer step", (c, v) => c with { GradientAccumulationSteps = v });
-        Add<int>("--seed", "Random seed", (c, v) => c with { Seed = v });
-        Add<int>("--threads", "Kernel threads (default: processor count)", (c, v) => c with { Threads = v });
-        Add<bool>("--activation-checkpointing", "Recompute each block's activations in backward instead of keeping them (less memory, ~30% more compute)", (c, v) => c with { ActivationCheckpointing = v });
-        Add<float>("--learning-rate", "Peak learning rate", (c, v) => c with { LearningRate = v });
-        Add<float>("--weight-decay", "AdamW weight decay (on 2-D weights only)", (c, v) => c with { WeightDecay = v });
-        Add<float>("--beta1", "AdamW beta1", (c, v) => c with { Beta1 = v });
-        Add<float>("--beta2", "AdamW beta2", (c, v) => c with { Beta2 = v });
-        Add<float>("--grad-clip", "Global gradient-norm clip (0 disables)", (c, v) => c with { GradClip = v });
-        Add<string>("--data", "Prepared data folder (train.bin, val.bin, meta.json)", (c, v) => c with { Data = v });
+        AddRun<int>("--batch-size", "Sequences per micro-batch", (c, v) => c with { BatchSize = v });
+        AddRun<int>("--block-size", "Context length in tokens (a new GPT's block size too)", (c, v) => c with { BlockSize = v });
+        AddModel<int>("--n-layer", "n_layer", "Transformer blocks", c => c.NLayer, (c, v) => c with { NLayer = v });
+        AddModel<int>("--n-head", "n_head", "Attention heads", c => c.NHead, (c, v) => c with { NHead = v });
+        AddModel<int>("--n-embd", "n_embd", "Embedding width", c => c.NEmbd, (c, v) => c with { NEmbd = v });
+        AddModel<float>("--dropout", "dropout", "Dropout probability", c => c.Dropout, (c, v) => c with { Dropout = v }, isShape: false);
+        AddModel<bool>("--bias", "bias", "Biases in Linear and LayerNorm layers", c => c.Bias, (c, v) => c with { Bias = v });
+        AddModel<Activation>("--activation", "activation", "MLP activation: GeluTanh, GeluErf or Relu", c => c.Activation, (c, v) => c with { Activation = v });
+        AddRun<int>("--gradient-accumulation-steps", "Micro-batches per optimizer step", (c, v) => c with { GradientAccumulationSteps = v });
+        AddRun<int>("--seed", "Random seed", (c, v) => c with { Seed = v });
+        AddRun<int>("--threads", "Kernel threads (default: processor count)", (c, v) => c with { Threads = v });
+        AddRun<bool>("--activation-checkpointing", "Recompute each block's activations in backward instead of keeping them (less memory, ~30% more compute)", (c, v) => c with { ActivationCheckpointing = v });
+        AddRun<float>("--learning-rate", "Peak learning rate", (c, v) => c with { LearningRate = v });
+        AddRun<float>("--weight-decay", "AdamW weight decay (on 2-D weights only)", (c, v) => c with { WeightDecay = v });
+        AddRun<float>("--beta1", "AdamW beta1", (c, v) => c with { Beta1 = v });
+        AddRun<float>("--beta2", "AdamW beta2", (c, v) => c with { Beta2 = v });
+        AddRun<float>("--grad-clip", "Global gradient-norm clip (0 disables)", (c, v) => c with { GradClip = v });
+        AddRun<string>("--data", "Prepared data folder (train.bin, val.bin, meta.json)", (c, v) => c with { Data = v });
         if (!includeRunSettings) return;
-        Add<int>("--max-iters", "Iterations to train", (c, v) => c with { MaxIters = v });
-        Add<int>("--warmup-iters", "Linear warm-up iterations", (c, v) => c with { WarmupIters = v });
-        Add<int>("--lr-decay-iters", "Iteration where cosine decay reaches min-lr", (c, v) => c with { LrDecayIters = v });
-        Add<float>("--min-lr", "Final learning rate", (c, v) => c with { MinLr = v });
-        Add<bool>("--decay-lr", "Warm-up and cosine-decay the learning rate", (c, v) => c with { DecayLr = v });
-        Add<int>("--eval-interval", "Iterations between evaluations", (c, v) => c with { EvalInterval = v });
-        Add<int>("--eval-iters", "Batches per evaluation", (c, v) => c with { EvalIters = v });
-        Add<bool>("--eval-only", "Evaluate once and stop", (c, v) => c with { EvalOnly = v });
-        Add<int>("--log-interval", "Iterations between log lines", (c, v) => c with { LogInterval = v });
-        Add<bool>("--always-save-checkpoint", "Save at every evaluation, not only when val loss improves", (c, v) => c with { AlwaysSaveCheckpoint = v });
-        Add<string>("--init-from", "scratch, resume (from out-dir), or a checkpoint / Hugging Face GPT-2 folder", (c, v) => c with { InitFrom = v });
-        Add<string>("--out-dir", "Where checkpoints, metrics.jsonl and loss.png go", (c, v) => c with { OutDir = v });
+        AddRun<int>("--max-iters", "Iterations to train", (c, v) => c with { MaxIters = v });
+        AddRun<int>("--warmup-iters", "Linear warm-up iterations", (c, v) => c with { WarmupIters = v });
+        AddRun<int>("--lr-decay-iters", "Iteration where cosine decay reaches min-lr", (c, v) => c with { LrDecayIters = v });
+        AddRun<float>("--min-lr", "Final learning rate", (c, v) => c with { MinLr = v });
+        AddRun<bool>("--decay-lr", "Warm-up and cosine-decay the learning rate", (c, v) => c with { DecayLr = v });
+        AddRun<int>("--eval-interval", "Iterations between evaluations", (c, v) => c with { EvalInterval = v });
+        AddRun<int>("--eval-iters", "Batches per evaluation", (c, v) => c with { EvalIters = v });
+        AddRun<bool>("--eval-only", "Evaluate once and stop", (c, v) => c with { EvalOnly = v });
+        AddRun<int>("--log-interval", "Iterations between log lines", (c, v) => c with { LogInterval = v });
+        AddRun<bool>("--always-save-checkpoint", "Save at every evaluation, not only when val loss improves", (c, v) => c with { AlwaysSaveCheckpoint = v });
+        AddRun<string>("--init-from", "scratch, resume (from out-dir), or a checkpoint / Hugging Face GPT-2 folder", (c, v) => c with { InitFrom = v });
+        AddRun<string>("--out-dir", "Where checkpoints, metrics.jsonl and loss.png go", (c, v) => c with { OutDir = v });
     }
 
-    void Add<T>(string name, string description, Func<TrainingConfig, T, TrainingConfig> set)
+    void AddRun<T>(string name, string description, Func<RunSettings, T, RunSettings> set)
     {
         var option = new Option<T>(name) { Description = description };
-        options.Add(option);
-        apply.Add((r, c) =>
-        {
-            if (r.GetResult(option) is { Implicit: false }) c.C = set(c.C, r.GetValue(option)!);
-        });
+        options.Add((option, r => new Given(name, c => set(c, r.GetValue(option)!), null, null)));
+    }
+
+    void AddModel<T>(string name, string jsonName, string description, Func<GptConfig, T> get, Func<GptConfig, T, GptConfig> set, bool isShape = true)
+    {
+        var option = new Option<T>(name) { Description = description };
+        var model = new ModelOption(jsonName, isShape, c => get(c)!, (from, to) => set(to, get(from)), (c, e) => set(c, FromJson<T>(e, name)));
+        modelOptions[name[2..]] = model;
+        options.Add((option, r => new Given(name, null, model, c => set(c, r.GetValue(option)!))));
+    }
+
+    static T FromJson<T>(JsonElement e, string name)
+    {
+        object value = typeof(T) == typeof(int) ? e.GetInt32()
+            : typeof(T) == typeof(float) ? e.GetSingle()
+            : typeof(T) == typeof(bool) ? e.GetBoolean()
+            : typeof(T) == typeof(Activation) ? Enum.Parse<Activation>(e.GetString() ?? "", ignoreCase: true)
+            : throw new InvalidOperationException($"{name}: no JSON reader for {typeof(T).Name}");
+        return (T)value;
     }
 
     public void AddTo(Command command)
     {
         command.Options.Add(Preset);
         command.Options.Add(Config);
-        foreach (var o in options) command.Options.Add(o);
+        foreach (var (o, _) in options) command.Options.Add(o);
     }
 
-    /// <summary>The config: default, preset or file, then each option given on the command line; validated.</summary>
-    public TrainingConfig Resolve(ParseResult r, TrainingConfig? fallback = null)
+    /// <summary>The run: default, preset or file, then each option given on the command line; validated.</summary>
+    public ResolvedRun Resolve(ParseResult r, Preset? fallback = null)
     {
-        string? preset = r.GetValue(Preset), file = r.GetValue(Config);
-        var config = fallback ?? new TrainingConfig();
-        if (preset is not null) config = Presets.Get(preset);
+        string? presetName = r.GetValue(Preset), file = r.GetValue(Config);
+        var preset = presetName is not null ? Presets.Get(presetName) : fallback ?? Presets.Default;
+        ModelConfig model = preset.Model;
+        var run = preset.Run;
         if (file is not null)
         {
             if (!File.Exists(file)) throw new FileNotFoundException($"Config file '{file}' does not exist.");
-            config = MergeFile(config, File.ReadAllText(file), file);
+            (model, run) = MergeFile(model, run, File.ReadAllText(file), file);
         }
-        var holder = new Ref(config);
-        foreach (var a in apply) a(r, holder);
-        holder.C.Validate();
-        return holder.C;
+        var given = options.Where(o => r.GetResult(o.Option) is { Implicit: false }).Select(o => o.Read(r)).ToList();
+        foreach (var g in given)
+        {
+            if (g.ApplyRun is { } applyRun) run = applyRun(run);
+            if (g.ApplyModel is { } applyModel)
+                model = model is GptConfig gpt ? applyModel(gpt) : throw new ArgumentException($"{g.Name} applies to GPT models; this run trains a {model.Kind} model.");
+        }
+        // A new GPT's context is the run's block size, as in nanoGPT.
+        if (model is GptConfig newGpt) model = newGpt with { BlockSize = run.BlockSize };
+        run.Validate(); // the model is validated where it is built: on resume or init-from, the checkpoint's shape applies
+        return new ResolvedRun(model, run, given);
     }
 
-    /// <summary>A config file overrides only the keys it names, on top of the preset (or defaults).</summary>
-    static TrainingConfig MergeFile(TrainingConfig baseConfig, string json, string source)
+    /// <summary>A config file overrides only the keys it names: run settings, GPT options by their option names, or "model" for a whole model config.</summary>
+    (ModelConfig, RunSettings) MergeFile(ModelConfig model, RunSettings run, string json, string source)
     {
-        using var overrides = System.Text.Json.JsonDocument.Parse(json);
-        using var merged = System.Text.Json.JsonDocument.Parse(baseConfig.ToJson());
-        var result = new Dictionary<string, System.Text.Json.JsonElement>();
+        using var overrides = JsonDocument.Parse(json);
+        if (overrides.RootElement.ValueKind != JsonValueKind.Object) throw new ArgumentException($"{source} must hold a JSON object.");
+        using var merged = JsonDocument.Parse(run.ToJson());
+        var result = new Dictionary<string, JsonElement>();
         foreach (var p in merged.RootElement.EnumerateObject()) result[p.Name] = p.Value.Clone();
         foreach (var p in overrides.RootElement.EnumerateObject())
         {
-            if (!result.ContainsKey(p.Name)) throw new ArgumentException($"{source}: unknown setting '{p.Name}'.");
-            result[p.Name] = p.Value.Clone();
+            if (p.Name == "model")
+                model = p.Value.Deserialize(Models.ModelJsonContext.Default.ModelConfig) ?? throw new ArgumentException($"{source}: \"model\" is empty.");
+            else if (modelOptions.TryGetValue(p.Name, out var option))
+                model = model is GptConfig gpt ? option.FromJson(gpt, p.Value) : throw new ArgumentException($"{source}: {p.Name} applies to GPT models; this run trains a {model.Kind} model.");
+            else if (result.ContainsKey(p.Name)) result[p.Name] = p.Value.Clone();
+            else throw new ArgumentException($"{source}: unknown setting '{p.Name}'.");
         }
-        var buffer = new System.IO.MemoryStream();
-        using (var w = new System.Text.Json.Utf8JsonWriter(buffer))
+        var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
         {
             w.WriteStartObject();
             foreach (var (k, v) in result) { w.WritePropertyName(k); v.WriteTo(w); }
             w.WriteEndObject();
         }
-        return TrainingConfig.FromJson(System.Text.Encoding.UTF8.GetString(buffer.ToArray()), source);
+        return (model, RunSettings.FromJson(System.Text.Encoding.UTF8.GetString(buffer.ToArray()), source));
     }
 }

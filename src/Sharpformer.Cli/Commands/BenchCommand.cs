@@ -1,9 +1,12 @@
 using System.CommandLine;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Sharpformer.Text;
+using Sharpformer.Models;
 using Sharpformer.Data;
 using Sharpformer.Tensors;
 using Sharpformer.Training;
+using Sharpformer.Benchmarking;
 using Spectre.Console;
 
 namespace Sharpformer.Cli.Commands;
@@ -25,7 +28,8 @@ static class BenchCommand
         settings.AddTo(command);
         command.SetAction(r => Cli.Run(() =>
         {
-            var config = settings.Resolve(r, fallback: Presets.Get("shakespeare-char-baby"));
+            var resolved = settings.Resolve(r, fallback: Presets.Get("shakespeare-char-baby"));
+            var config = resolved.Run;
             int n = r.GetValue(steps), w = r.GetValue(warmup);
             if (n < 1) throw new ArgumentException($"steps must be positive, got {n}.");
             if (w < 0) throw new ArgumentException($"warmup must not be negative, got {w}.");
@@ -33,17 +37,24 @@ static class BenchCommand
             // Real tokens when a data folder was named explicitly; synthetic otherwise (no download needed).
             bool realData = r.GetResult(command.Options.First(o => o.Name == "--data")) is { Implicit: false };
             using var data = realData ? Dataset.Open(config.Data) : null;
-            int vocabSize = data is null ? r.GetValue(vocab) : TrainCommand.ModelVocabSize(data.Tokenizer);
+            int vocabSize = data is null ? r.GetValue(vocab) : data.Tokenizer.ModelVocabSize();
+            Settings.InRange(vocabSize, 1, ushort.MaxValue + 1, "vocab-size");
             ITokenSource tokens = data is null ? Synthetic(vocabSize, config.Seed) : data.Train;
             Action<string>? progress = asJson ? null : s => Console.Error.WriteLine(s);
-            var result = Benchmark.Run(config, tokens, vocabSize, n, w, r.GetValue(sampleTokens), progress, r.GetValue(profile), r.GetValue(sampleStreams));
+            var shape = resolved.Model is GptConfig gpt ? gpt with { VocabSize = vocabSize } : resolved.Model;
+            shape.Validate();
+            var model = shape.Create(config.Seed);
+            var result = Benchmark.Run(model, config, new LanguageModelBatches(tokens, config.BatchSize, config.BlockSize), n, w,
+                r.GetValue(sampleTokens), progress, r.GetValue(profile), r.GetValue(sampleStreams));
             if (asJson)
             {
                 Console.WriteLine(JsonSerializer.Serialize(result, BenchJsonContext.Default.BenchmarkResult));
                 return Cli.Ok;
             }
             var table = new Table().AddColumn("figure").AddColumn(new TableColumn("value").RightAligned());
-            table.AddRow("config", $"{config.NLayer} layers, {config.NHead} heads, {config.NEmbd} embd, block {config.BlockSize}, batch {config.BatchSize} x {config.GradientAccumulationSteps}");
+            table.AddRow("config", shape is GptConfig g
+                ? $"{g.NLayer} layers, {g.NHead} heads, {g.NEmbd} embd, block {config.BlockSize}, batch {config.BatchSize} x {config.GradientAccumulationSteps}"
+                : $"{shape.Kind}, batch {config.BatchSize} x {config.GradientAccumulationSteps}");
             table.AddRow("parameters", $"{result.Parameters:N0}");
             table.AddRow("threads, SIMD path", $"{result.Threads}, {result.Simd}");
             table.AddRow("training", $"{result.MsPerStep:F2} ms/step, {result.TrainTokensPerS:N0} tokens/s");

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Sharpformer.Data;
+using Sharpformer.Models;
 using Sharpformer.Checkpoints;
 using Sharpformer.Text;
 
@@ -27,7 +29,8 @@ static class ConvertCommand
             }
             else
             {
-                var (model, config) = Checkpoint.Load(to!);
+                var (loaded, config) = Checkpoint.Load(to!);
+                if (loaded is not Gpt model) throw new ArgumentException($"Only GPT checkpoints export to the Hugging Face GPT-2 layout; '{to}' holds a {loaded.Config.Kind} model.");
                 HuggingFaceGpt2.Export(model, outDir);
                 Console.WriteLine($"exported {to} in the Hugging Face GPT-2 layout to {outDir}" + (config.Tokenizer.Kind != "gpt2" ? $" (note: it uses a {config.Tokenizer.Kind} tokenizer, not GPT-2's)" : ""));
             }

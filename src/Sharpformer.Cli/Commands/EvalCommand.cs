@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Sharpformer.Models;
 using Sharpformer.Data;
 using Sharpformer.Kernels;
 using Sharpformer.Training;
@@ -24,17 +25,17 @@ static class EvalCommand
         {
             if (r.GetValue(threads) is > 0 and var t) Parallelism.ThreadCount = t;
             using var dataset = Dataset.Open(r.GetValue(data)!);
-            var model = ModelLoader.LoadForFineTuning(r.GetValue(checkpoint)!, dataset.Tokenizer);
-            int blockSize = r.GetValue(block) ?? model.Config.BlockSize;
-            var config = new TrainingConfig
-            {
-                BatchSize = r.GetValue(batch), BlockSize = blockSize, EvalIters = r.GetValue(iters), Seed = r.GetValue(seed),
-                NLayer = model.Config.NLayer, NHead = model.Config.NHead, NEmbd = model.Config.NEmbd,
-            };
-            var source = r.GetValue(split) == "train" ? dataset.Train : dataset.Val;
-            var trainer = new Trainer(model, config, source, source);
-            float loss = trainer.MeanLoss(source, config.EvalIters, (ulong)config.Seed);
-            Console.WriteLine($"{r.GetValue(split)} loss {loss:F4} ({config.EvalIters} batches of {config.BatchSize} x {blockSize} tokens)");
+            string path = r.GetValue(checkpoint)!;
+            var model = ModelLoader.LoadForData(path, dataset.Tokenizer, dataset.Folder);
+            if (model is not Gpt) throw new ArgumentException($"`eval` on token data needs a GPT checkpoint, but '{path}' holds a {model.Config.Kind} model.");
+            int blockSize = r.GetValue(block) ?? model.Config.ContextLength, batchSize = r.GetValue(batch), evalIters = r.GetValue(iters);
+            Settings.InRange(blockSize, 1, model.Config.ContextLength, "block-size");
+            Settings.InRange(batchSize, 1, 1 << 20, "batch-size");
+            Settings.InRange(evalIters, 1, 1 << 20, "eval-iters");
+            string name = r.GetValue(split)!;
+            var source = new LanguageModelBatches(name == "train" ? dataset.Train : dataset.Val, batchSize, blockSize, name);
+            float loss = Trainer.MeanLoss(model, source, evalIters, (ulong)r.GetValue(seed));
+            Console.WriteLine($"{name} loss {loss:F4} ({evalIters} batches of {batchSize} x {blockSize} tokens)");
             return Cli.Ok;
         }));
         return command;

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Sharpformer.Data;
+using Sharpformer.Models;
 using Sharpformer.Kernels;
 using Sharpformer.Checkpoints;
 using Spectre.Console;
@@ -16,15 +18,22 @@ static class InfoCommand
         {
             string folder = Checkpoint.Resolve(r.GetValue(checkpoint)!);
             var (model, config) = Checkpoint.Load(folder);
-            var m = config.Model;
             var table = new Table().AddColumn("setting").AddColumn("value");
             table.AddRow("checkpoint", Markup.Escape(folder));
             table.AddRow("format version", config.FormatVersion.ToString());
-            table.AddRow("layers / heads / embd", $"{m.NLayer} / {m.NHead} / {m.NEmbd}");
-            table.AddRow("block size", m.BlockSize.ToString());
-            table.AddRow("vocabulary", $"{m.VocabSize} ({config.Tokenizer.Kind} tokenizer, {config.Tokenizer.VocabSize} tokens)");
-            table.AddRow("bias / activation / dropout", $"{m.Bias} / {m.Activation} / {m.Dropout}");
-            table.AddRow("parameters", $"{model.ParameterCount:N0} (excluding position embeddings), {model.CountParameters(nonEmbedding: false):N0} in all");
+            table.AddRow("model", config.Model.Kind);
+            if (config.Model is GptConfig m)
+            {
+                table.AddRow("layers / heads / embd", $"{m.NLayer} / {m.NHead} / {m.NEmbd}");
+                table.AddRow("block size", m.BlockSize.ToString());
+                table.AddRow("bias / activation / dropout", $"{m.Bias} / {m.Activation} / {m.Dropout}");
+            }
+            else table.AddRow("config", Markup.Escape(System.Text.Json.JsonSerializer.Serialize(config.Model, Models.ModelJsonContext.Default.ModelConfig)));
+            foreach (var (role, spec) in config.Tokenizers)
+                table.AddRow(role == CheckpointConfig.TextRole ? "tokenizer" : $"{role} tokenizer", $"{spec.Kind} tokenizer, {spec.VocabSize} tokens");
+            table.AddRow("parameters", model is Gpt gpt
+                ? $"{gpt.ParameterCount:N0} (excluding position embeddings), {gpt.CountParameters(nonEmbedding: false):N0} in all"
+                : $"{model.CountAllParameters():N0}");
             var progress = Checkpoint.ReadProgress(folder);
             table.AddRow("training state", progress is null ? "none (weights only)" : $"iteration {progress.Iteration}, best val loss {progress.BestValLoss:F4}, {progress.OptimizerStep} optimizer steps");
             if (config.Training is { } t)

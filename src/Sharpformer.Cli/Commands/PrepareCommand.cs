@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Sharpformer.Models;
 using Sharpformer.Data;
 using Sharpformer.Text;
 

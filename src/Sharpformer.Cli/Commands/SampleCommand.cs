@@ -1,4 +1,6 @@
 using System.CommandLine;
+using Sharpformer.Data;
+using Sharpformer.Models;
 using Sharpformer.Generation;
 using Sharpformer.Kernels;
 using Sharpformer.Text;
@@ -39,7 +41,7 @@ static class SampleCommand
                 ? (File.Exists(file) ? File.ReadAllText(file) : throw new FileNotFoundException($"Start file '{file}' does not exist."))
                 : r.GetValue(start)!;
 
-            var (model, spec) = ModelLoader.Load(r.GetValue(checkpoint)!);
+            var (model, spec) = ModelLoader.LoadGpt(r.GetValue(checkpoint)!, "sample");
             var tokenizer = spec.Create();
             int[] ids = prompt.Length == 0 && tokenizer is Gpt2Tokenizer ? [Gpt2Tokenizer.EndOfText] : tokenizer.Encode(prompt);
             if (ids.Length == 0) throw new ArgumentException("The prompt is empty; give --start TEXT.");

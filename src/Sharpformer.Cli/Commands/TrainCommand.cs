@@ -25,42 +25,52 @@ static class TrainCommand
         return command;
     }
 
-    static int Run(TrainingConfig config, int sampleTokens)
+    static int Run(ResolvedRun resolved, int sampleTokens)
     {
+        var config = resolved.Run;
+        bool resume = config.InitFrom == "resume";
+        string checkpointDir = Path.Combine(config.OutDir, Checkpoint.FolderName);
+        var overridden = new List<string>();
+        Model? model = null;
+        TokenizerSpec? modelTokenizer = null;
+        if (resume)
+        {
+            // The run continues as it was saved: its settings (data, schedule, batch) come from the checkpoint, and
+            // only options given on this command line change them.
+            string folder = Checkpoint.Resolve(checkpointDir);
+            var saved = Checkpoint.ReadConfig(folder);
+            config = resolved.OverrideRun(saved.Training ?? config, overridden);
+            config.Validate();
+            (model, modelTokenizer) = ModelLoader.Load(folder, m => resolved.OverrideModel(m, $"the checkpoint in '{folder}'", overridden));
+        }
+        else if (config.InitFrom != "scratch")
+        {
+            (model, modelTokenizer) = ModelLoader.Load(config.InitFrom, m => resolved.OverrideModel(m, $"'{config.InitFrom}'", overridden));
+        }
+
         Parallelism.ThreadCount = config.EffectiveThreads;
         using var data = OpenOrPrepare(config.Data);
         var tokenizer = data.Tokenizer.Create();
-        string checkpointDir = Path.Combine(config.OutDir, Checkpoint.FolderName);
+        // A new model's vocabulary is the data's (GPT-2's padded to a multiple of 64); a loaded one must encode the data as it was prepared.
+        modelTokenizer?.EnsureSameAs(data.Tokenizer, resume ? $"The checkpoint in '{checkpointDir}'" : $"The model at '{config.InitFrom}'", $"the data in '{data.Folder}'");
+        model ??= (resolved.Model is GptConfig gpt ? gpt with { VocabSize = data.Tokenizer.ModelVocabSize() } : resolved.Model).Create(config.Seed);
+        if (model is not Gpt gptModel) throw new ArgumentException($"`train` on token data trains GPT models; the model is a {model.Config.Kind}.");
+        if (config.BlockSize > gptModel.Config.BlockSize)
+            throw new ArgumentException($"block-size {config.BlockSize} exceeds the model's block_size {gptModel.Config.BlockSize}.");
 
-        Gpt model;
-        bool resume = config.InitFrom == "resume";
-        if (resume)
-        {
-            var (loaded, saved) = Checkpoint.Load(checkpointDir);
-            if (saved.Tokenizer.Kind != data.Tokenizer.Kind || saved.Tokenizer.VocabSize != data.Tokenizer.VocabSize)
-                throw new ArgumentException($"The checkpoint's tokenizer ({saved.Tokenizer.Kind}, {saved.Tokenizer.VocabSize}) does not match the data's ({data.Tokenizer.Kind}, {data.Tokenizer.VocabSize}).");
-            model = loaded;
-        }
-        else if (config.InitFrom == "scratch")
-        {
-            model = new Gpt(config.ToModelConfig(ModelVocabSize(data.Tokenizer)), config.Seed);
-        }
-        else
-        {
-            model = ModelLoader.LoadForFineTuning(config.InitFrom, data.Tokenizer);
-        }
-        if (!resume) model.Config.Validate();
-        model.DropoutSeed = (ulong)config.Seed;
-        if (config.BlockSize > model.Config.BlockSize)
-            throw new ArgumentException($"block-size {config.BlockSize} exceeds the model's {model.Config.BlockSize}.");
-
-        var trainer = new Trainer(model, config, data.Train, data.Val);
+        var trainer = new Trainer(model, config, new LanguageModelBatches(data.Train, config.BatchSize, config.BlockSize, "train"),
+            new LanguageModelBatches(data.Val, config.BatchSize, config.BlockSize, "val"));
         if (resume) Checkpoint.RestoreTrainer(checkpointDir, trainer);
         var metrics = new MetricsLog(config.OutDir);
 
-        Console.WriteLine($"model: {model.Config.NLayer} layers, {model.Config.NHead} heads, {model.Config.NEmbd} embd, block {model.Config.BlockSize}, vocab {model.Config.VocabSize}; {model.ParameterCount / 1e6:F2}M parameters");
+        var m = gptModel.Config;
+        Console.WriteLine($"model: {m.NLayer} layers, {m.NHead} heads, {m.NEmbd} embd, block {m.BlockSize}, vocab {m.VocabSize}; {model.ParameterCount / 1e6:F2}M parameters");
         Console.WriteLine($"data: {data.Folder} ({data.Train.Count:N0} train / {data.Val.Count:N0} val tokens); {config.TokensPerIteration:N0} tokens per iteration; {config.EffectiveThreads} threads");
-        if (resume) Console.WriteLine($"resuming from {checkpointDir} at iteration {trainer.Iteration}");
+        if (resume)
+            Console.WriteLine($"resuming from {checkpointDir} at iteration {trainer.Iteration} with the run settings saved there" +
+                (overridden.Count > 0 ? $"; changed on the command line: {string.Join(", ", overridden)}" : ""));
+        else if (overridden.Count > 0)
+            Console.WriteLine($"changed from the loaded model: {string.Join(", ", overridden)}");
 
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); Console.Error.WriteLine("stopping after this iteration (Ctrl+C again to abort)"); };
@@ -98,7 +108,7 @@ static class TrainCommand
             Tensors.TensorPool.Trim(); // the training step's pooled buffers are not needed for sampling
             model.Eval();
             var start = tokenizer is CharTokenizer ? tokenizer.Encode("\n") : [Gpt2Tokenizer.EndOfText];
-            var sampler = new Sampler(model, tokenizer.VocabSize);
+            var sampler = new Sampler(gptModel, tokenizer.VocabSize);
             var generated = sampler.Generate(start, new SamplingOptions { MaxNewTokens = sampleTokens, Seed = (ulong)config.Seed }).ToArray();
             Console.WriteLine(tokenizer.Decode(generated));
         }
@@ -115,7 +125,7 @@ static class TrainCommand
     }
 
     /// <summary>A progress bar with ETA on a terminal; plain log lines when output is redirected.</summary>
-    static void RunWithProgress(Trainer trainer, TrainingConfig config, CancellationToken cancel)
+    static void RunWithProgress(Trainer trainer, RunSettings config, CancellationToken cancel)
     {
         if (Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive)
         {
@@ -153,7 +163,4 @@ static class TrainCommand
         }
         return Dataset.Open(folder);
     }
-
-    /// <summary>The embedding table size for a tokenizer: GPT-2's 50,257 padded to 50,304 as nanoGPT does, else the vocabulary.</summary>
-    public static int ModelVocabSize(TokenizerSpec spec) => spec.Kind == "gpt2" ? 50304 : spec.VocabSize;
 }

@@ -1,5 +1,4 @@
 using System.IO.MemoryMappedFiles;
-using Sharpformer.Training;
 
 namespace Sharpformer.Data;
 

@@ -1,4 +1,5 @@
 using Sharpformer.Autograd;
+using Sharpformer.Data;
 using Sharpformer.Kernels;
 using Sharpformer.Nn;
 using Sharpformer.Tensors;
@@ -11,19 +12,17 @@ namespace Sharpformer.Models;
 /// dropout, pre-LN blocks with causal self-attention, a final LayerNorm, and an LM head that shares the
 /// token embedding's weights. Parameter names are the Hugging Face GPT-2 names.
 /// </summary>
-public sealed class Gpt : Module
+public sealed class Gpt : Model
 {
-    readonly DropoutRng dropoutRng;
     readonly TransformerBlock[] blocks;
     readonly PackedWeight.Epilogue mlpActivation; // a decode step's activation, applied as c_fc's output is stored
 
-    public Gpt(GptConfig config, int seed = 1337) : base("")
+    public Gpt(GptConfig config, int seed = 1337) : base(seed)
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         Config = config;
         mlpActivation = (x, y) => Ops.ActivationForward(config.Activation, x, y);
-        dropoutRng = new DropoutRng(unchecked((ulong)seed * 0xD1B54A32D192ED03UL));
         int c = config.NEmbd;
 
         Wte = AddModule(new Nn.Embedding("transformer.wte", config.VocabSize, c));
@@ -41,17 +40,17 @@ public sealed class Gpt : Module
         };
         blocks = new TransformerBlock[config.NLayer];
         for (int i = 0; i < blocks.Length; i++)
-            blocks[i] = AddModule(new TransformerBlock($"transformer.h.{i}", blockOptions, dropoutRng));
+            blocks[i] = AddModule(new TransformerBlock($"transformer.h.{i}", blockOptions, DropoutRng));
         LnF = AddModule(new Nn.LayerNorm("transformer.ln_f", c, config.Bias, config.LayerNormEpsilon));
         // lm_head.weight is transformer.wte.weight (weight tying): no parameter of its own.
 
         Initialize(seed);
     }
 
-    public GptConfig Config { get; }
+    public override GptConfig Config { get; }
 
     /// <summary>Recompute each block's activations in backward instead of keeping them (training memory falls to about one block's worth).</summary>
-    public bool ActivationCheckpointing
+    public override bool ActivationCheckpointing
     {
         get => blocks[0].ActivationCheckpointing;
         set { foreach (var b in blocks) b.ActivationCheckpointing = value; }
@@ -61,18 +60,8 @@ public sealed class Gpt : Module
     public IReadOnlyList<TransformerBlock> Blocks => blocks;
     public Nn.LayerNorm LnF { get; }
 
-    /// <summary>
-    /// The dropout generator's state: every dropout call takes the next seed from it. Save it with a
-    /// checkpoint and set it on resume to replay the same masks.
-    /// </summary>
-    public ulong DropoutSeed
-    {
-        get => dropoutRng.State;
-        set => dropoutRng.State = value;
-    }
-
     /// <summary>Parameters excluding the position embedding, as nanoGPT's get_num_params() (the tied head counts once).</summary>
-    public long ParameterCount => CountParameters(nonEmbedding: true);
+    public override long ParameterCount => CountParameters(nonEmbedding: true);
 
     /// <summary>Number of parameters; nonEmbedding leaves out wpe (nanoGPT's default), false counts everything.</summary>
     public long CountParameters(bool nonEmbedding = true) =>
@@ -81,6 +70,12 @@ public sealed class Gpt : Module
     /// <summary>Estimated training FLOPs per token at sequence length T, as nanoGPT's estimate_mfu: 6N + 12·L·H·Q·T.</summary>
     public long FlopsPerToken(int time) =>
         6 * ParameterCount + 12L * Config.NLayer * Config.NHead * Config.HeadDim * time;
+
+    public override long FlopsPerExample(Batch batch) =>
+        batch is TokenBatch t ? FlopsPerToken(t.Time) * t.Time : throw WrongBatch(batch, "next-token windows (TokenBatch)");
+
+    protected override Tensor BatchLoss(Batch batch) =>
+        batch is TokenBatch t ? NextTokenLoss(t.Inputs, t.Targets, t.Batch, t.Time) : throw WrongBatch(batch, "next-token windows (TokenBatch)");
 
     /// <summary>GPT-2 init: N(0, 0.02) weights, residual projections N(0, 0.02/√(2·n_layer)), zero biases, unit LayerNorm gains.</summary>
     void Initialize(int seed)
@@ -103,18 +98,23 @@ public sealed class Gpt : Module
     /// </summary>
     public Tensor Loss(ReadOnlySpan<int> idx, ReadOnlySpan<int> targets, int batch, int time)
     {
+        if (Graph.Current is not null) return NextTokenLoss(idx, targets, batch, time);
+        using (Graph.NoGrad())
+        {
+            var loss = NextTokenLoss(idx, targets, batch, time);
+            return Tensor.FromArray(loss.Span, loss.Shape);
+        }
+    }
+
+    Tensor NextTokenLoss(ReadOnlySpan<int> idx, ReadOnlySpan<int> targets, int batch, int time)
+    {
         CheckTokens(idx, batch, time);
         if (targets.Length != idx.Length)
             throw new ArgumentException($"Gpt.Loss: {targets.Length} targets for {idx.Length} inputs [batch {batch}, time {time}].", nameof(targets));
         for (int i = 0; i < targets.Length; i++)
             if (targets[i] != Kernels.CrossEntropy.IgnoreIndex && (uint)targets[i] >= (uint)Config.VocabSize)
                 throw new ArgumentException($"Gpt.Loss: target {targets[i]} at position {i} is outside the vocabulary of {Config.VocabSize}.", nameof(targets));
-        if (Graph.Current is not null) return Ops.CrossEntropy(Forward(idx, batch, time), targets);
-        using (Graph.NoGrad())
-        {
-            var loss = Ops.CrossEntropy(Forward(idx, batch, time), targets);
-            return Tensor.FromArray(loss.Span, loss.Shape);
-        }
+        return Ops.CrossEntropy(Forward(idx, batch, time), targets);
     }
 
     /// <summary>
@@ -137,7 +137,7 @@ public sealed class Gpt : Module
     {
         // dropout(token embeddings + position embeddings) [B, T, C], as one op
         float p = IsTraining ? Config.Dropout : 0f;
-        var x = Ops.Embedding(idx, Wte.Weight.Value, batch, time, Wpe.Weight!.Value, p, p > 0 ? dropoutRng.NextSeed() : 0);
+        var x = Ops.Embedding(idx, Wte.Weight.Value, batch, time, Wpe.Weight!.Value, p, p > 0 ? DropoutRng.NextSeed() : 0);
         foreach (var block in blocks) x = block.Forward(x);
         return Ops.Linear(x, Wte.Weight.Value, null, LnF.AsInput); // lm_head(ln_f(x)), tied to wte: [B, T, V]
     }

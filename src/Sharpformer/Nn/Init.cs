@@ -1,3 +1,5 @@
+using Sharpformer.Tensors;
+
 namespace Sharpformer.Nn;
 
 /// <summary>
@@ -10,13 +12,7 @@ public sealed class InitRng(ulong seed)
     double spare;
     bool hasSpare;
 
-    ulong NextUInt64()
-    {
-        ulong z = state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    ulong NextUInt64() => SplitMix64.Next(ref state);
 
     /// <summary>Uniform in (0, 1].</summary>
     public double NextUniform() => ((NextUInt64() >> 11) + 1) * (1.0 / (1UL << 53));

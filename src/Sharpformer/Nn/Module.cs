@@ -118,17 +118,13 @@ public abstract class Module
 /// <summary>
 /// The dropout generator's state, shared by every dropout in a model. Each dropout call takes the next
 /// seed, so masks differ across layers and steps; <see cref="State"/> is all there is to save for an
-/// exact resume. SplitMix64: state advances by the golden-ratio increment, seeds are its finalised values.
+/// exact resume (a <see cref="SplitMix64"/> stream).
 /// </summary>
-public sealed class DropoutRng(ulong state = 0) : Autograd.IReplayableRandom
+public sealed class DropoutRng(ulong seed = 0) : Autograd.IReplayableRandom
 {
-    public ulong State { get; set; } = state;
+    ulong state = seed;
 
-    public ulong NextSeed()
-    {
-        ulong z = State += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
+    public ulong State { get => state; set => state = value; }
+
+    public ulong NextSeed() => SplitMix64.Next(ref state);
 }

@@ -11,7 +11,7 @@ public struct Rng
     public Rng(ulong seed)
     {
         // SplitMix64 spreads any seed (even 0) over the four words.
-        s0 = SplitMix(ref seed); s1 = SplitMix(ref seed); s2 = SplitMix(ref seed); s3 = SplitMix(ref seed);
+        s0 = SplitMix64.Next(ref seed); s1 = SplitMix64.Next(ref seed); s2 = SplitMix64.Next(ref seed); s3 = SplitMix64.Next(ref seed);
     }
 
     /// <summary>The generator's state, for checkpoints.</summary>
@@ -54,13 +54,5 @@ public struct Rng
     {
         double u1 = 1.0 - NextDouble(), u2 = NextDouble();
         return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
-    }
-
-    static ulong SplitMix(ref ulong x)
-    {
-        ulong z = x += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
     }
 }

@@ -3,7 +3,7 @@ namespace Sharpformer.Training;
 /// <summary>nanoGPT's get_lr: linear warmup, cosine decay to min-lr at lr-decay-iters, min-lr after.</summary>
 public static class LearningRateSchedule
 {
-    public static float At(int iteration, TrainingConfig c)
+    public static float At(int iteration, RunSettings c)
     {
         if (!c.DecayLr) return c.LearningRate;
         if (iteration < c.WarmupIters) return c.LearningRate * (iteration + 1) / (c.WarmupIters + 1);

@@ -3,13 +3,17 @@ using Sharpformer.Models;
 
 namespace Sharpformer.Training;
 
+/// <summary>A named starting point: the model to train and how to train it.</summary>
+/// <param name="Model">The model's config; a GPT's vocabulary is set from the data when training starts.</param>
+public sealed record Preset(string Name, ModelConfig Model, RunSettings Run);
+
 /// <summary>
-/// Named training configs. The Shakespeare ones are nanoGPT's config/train_shakespeare_char.py and its
-/// documented CPU override ("baby") exactly; the GPT-2 ones give the four published GPT-2 shapes.
+/// Named presets. The Shakespeare ones are nanoGPT's config/train_shakespeare_char.py and its documented CPU
+/// override ("baby") exactly; the GPT-2 ones give the four published GPT-2 shapes.
 /// </summary>
 public static class Presets
 {
-    static readonly TrainingConfig ShakespeareChar = new()
+    static readonly RunSettings ShakespeareCharRun = new()
     {
         OutDir = "out-shakespeare-char",
         Data = "data/shakespeare_char",
@@ -20,10 +24,6 @@ public static class Presets
         GradientAccumulationSteps = 1,
         BatchSize = 64,
         BlockSize = 256,
-        NLayer = 6,
-        NHead = 6,
-        NEmbd = 384,
-        Dropout = 0.2f,
         LearningRate = 1e-3f,
         MaxIters = 5000,
         LrDecayIters = 5000,
@@ -32,63 +32,65 @@ public static class Presets
         WarmupIters = 100,
     };
 
-    static TrainingConfig Gpt2(int layers, int heads, int embd) => new()
+    /// <summary>nanoGPT's model.py defaults as its train.py sets them: no biases, exact GELU.</summary>
+    static GptConfig NanoGpt(int layers, int heads, int embd, int block, float dropout) => new()
     {
-        OutDir = "out-gpt2",
-        Data = "data/openwebtext",
-        NLayer = layers,
-        NHead = heads,
-        NEmbd = embd,
-        BlockSize = 1024,
-        Bias = true,
-        Activation = Activation.GeluTanh,
+        VocabSize = 50304, BlockSize = block, NLayer = layers, NHead = heads, NEmbd = embd,
+        Dropout = dropout, Bias = false, Activation = Activation.GeluErf,
     };
 
-    public static IReadOnlyDictionary<string, TrainingConfig> All { get; } = new Dictionary<string, TrainingConfig>
+    /// <summary>GPT-2's published shapes, with its biases and tanh GELU.</summary>
+    static Preset Gpt2(string name, int layers, int heads, int embd) => new(name,
+        new GptConfig { VocabSize = 50304, BlockSize = 1024, NLayer = layers, NHead = heads, NEmbd = embd, Bias = true, Activation = Activation.GeluTanh },
+        new RunSettings { OutDir = "out-gpt2", Data = "data/openwebtext", BlockSize = 1024 });
+
+    public static IReadOnlyDictionary<string, Preset> All { get; } = new[]
     {
-        ["shakespeare-char"] = ShakespeareChar,
+        new Preset("shakespeare-char", NanoGpt(6, 6, 384, 256, 0.2f), ShakespeareCharRun),
         // nanoGPT README: --device=cpu --compile=False --eval_iters=20 --log_interval=1 --block_size=64
         // --batch_size=12 --n_layer=4 --n_head=4 --n_embd=128 --max_iters=2000 --lr_decay_iters=2000 --dropout=0.0
-        ["shakespeare-char-baby"] = ShakespeareChar with
+        new Preset("shakespeare-char-baby", NanoGpt(4, 4, 128, 64, 0f), ShakespeareCharRun with
         {
             OutDir = "out-shakespeare-char-baby",
             EvalIters = 20,
             LogInterval = 1,
             BlockSize = 64,
             BatchSize = 12,
-            NLayer = 4,
-            NHead = 4,
-            NEmbd = 128,
             MaxIters = 2000,
             LrDecayIters = 2000,
-            Dropout = 0f,
-        },
+        }),
         // nanoGPT's config/finetune_shakespeare.py (lr 3e-5 constant, 20 iterations, batch 1 x 32 accumulation)
         // scaled to run on a CPU: block 256 and 8 accumulation steps. Pass --init-from with GPT-2 weights.
-        ["finetune-shakespeare"] = Gpt2(12, 12, 768) with
+        Gpt2("finetune-shakespeare", 12, 12, 768) with
         {
-            OutDir = "out-shakespeare",
-            Data = "data/shakespeare",
-            InitFrom = "gpt2",
-            EvalInterval = 5,
-            EvalIters = 10,
-            LogInterval = 1,
-            AlwaysSaveCheckpoint = false,
-            BatchSize = 1,
-            BlockSize = 256,
-            GradientAccumulationSteps = 8,
-            MaxIters = 20,
-            LearningRate = 3e-5f,
-            DecayLr = false,
+            Run = new RunSettings
+            {
+                OutDir = "out-shakespeare",
+                Data = "data/shakespeare",
+                InitFrom = "gpt2",
+                EvalInterval = 5,
+                EvalIters = 10,
+                LogInterval = 1,
+                AlwaysSaveCheckpoint = false,
+                BatchSize = 1,
+                BlockSize = 256,
+                GradientAccumulationSteps = 8,
+                MaxIters = 20,
+                LearningRate = 3e-5f,
+                DecayLr = false,
+            },
         },
-        ["gpt2"] = Gpt2(12, 12, 768),
-        ["gpt2-medium"] = Gpt2(24, 16, 1024),
-        ["gpt2-large"] = Gpt2(36, 20, 1280),
-        ["gpt2-xl"] = Gpt2(48, 25, 1600),
-    };
+        Gpt2("gpt2", 12, 12, 768),
+        Gpt2("gpt2-medium", 24, 16, 1024),
+        Gpt2("gpt2-large", 36, 20, 1280),
+        Gpt2("gpt2-xl", 48, 25, 1600),
+    }.ToDictionary(p => p.Name);
 
-    public static TrainingConfig Get(string name) =>
-        All.TryGetValue(name, out var config)
-            ? config
+    public static Preset Get(string name) =>
+        All.TryGetValue(name, out var preset)
+            ? preset
             : throw new ArgumentException($"Unknown preset '{name}'. Known presets: {string.Join(", ", All.Keys)}.");
+
+    /// <summary>What a run uses without a preset: nanoGPT's train.py defaults (GPT-2 124M shape, no biases).</summary>
+    public static Preset Default { get; } = new("default", NanoGpt(12, 12, 768, 1024, 0f), new RunSettings());
 }

@@ -177,7 +177,7 @@ public class GptTests
                 }
                 foreach (var p in model.Parameters) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(p.Grad.Span, -0.05f, p.Value.Span, p.Value.Span);
             }
-            return (losses, model.Parameters.Select(p => p.Grad.ToArray()).ToArray(), model.DropoutSeed);
+            return (losses, model.Parameters.Select(p => p.Grad.ToArray()).ToArray(), model.DropoutState);
         }
         var plain = Run(false);
         var recomputed = Run(true);
@@ -188,23 +188,23 @@ public class GptTests
     }
 
     [Fact]
-    public void DropoutSeedReplaysTheSameMasks()
+    public void DropoutStateReplaysTheSameMasks()
     {
         var model = new Gpt(Tiny with { Dropout = 0.3f }, seed: 2);
         var idx = Tokens(16, Tiny.VocabSize);
         var tgt = Tokens(16, Tiny.VocabSize, 1);
-        ulong seed = model.DropoutSeed;
+        ulong seed = model.DropoutState;
         float first, second, eval;
         using (Graph.NoGrad()) first = model.Loss(idx, tgt, 1, 16).Item;
-        Assert.NotEqual(seed, model.DropoutSeed);
+        Assert.NotEqual(seed, model.DropoutState);
         using (Graph.NoGrad()) second = model.Loss(idx, tgt, 1, 16).Item;
         Assert.NotEqual(first, second);
-        model.DropoutSeed = seed;
+        model.DropoutState = seed;
         using (Graph.NoGrad()) Assert.Equal(first, model.Loss(idx, tgt, 1, 16).Item);
         model.Eval();
-        ulong before = model.DropoutSeed;
+        ulong before = model.DropoutState;
         using (Graph.NoGrad()) eval = model.Loss(idx, tgt, 1, 16).Item;
-        Assert.Equal(before, model.DropoutSeed);
+        Assert.Equal(before, model.DropoutState);
         Assert.NotEqual(first, eval);
     }
 

@@ -1,3 +1,4 @@
+using Sharpformer.Data;
 using Sharpformer.Kernels;
 using Sharpformer.Models;
 using Sharpformer.Training;
@@ -8,12 +9,17 @@ namespace Sharpformer.Tests.Training;
 [Collection("Simd")]
 public class TrainerTests
 {
-    static readonly TrainingConfig Tiny = new()
+    static readonly RunSettings Tiny = new()
     {
-        NLayer = 2, NHead = 2, NEmbd = 32, BlockSize = 16, BatchSize = 4, GradientAccumulationSteps = 2,
-        Dropout = 0.1f, MaxIters = 12, EvalInterval = 6, EvalIters = 2, LogInterval = 1,
+        BlockSize = 16, BatchSize = 4, GradientAccumulationSteps = 2, MaxIters = 12, EvalInterval = 6, EvalIters = 2, LogInterval = 1,
         LearningRate = 3e-3f, WarmupIters = 3, LrDecayIters = 12, MinLr = 3e-4f, AlwaysSaveCheckpoint = true,
     };
+
+    static readonly GptConfig TinyGpt = new() { VocabSize = 23, BlockSize = 16, NLayer = 2, NHead = 2, NEmbd = 32, Dropout = 0.1f, Bias = false, Activation = Activation.GeluErf };
+
+    static Trainer NewTrainer(RunSettings run, GptConfig model, ArrayTokenSource train, ArrayTokenSource val, int? seed = null) =>
+        new(new Gpt(model, seed ?? run.Seed), run, new LanguageModelBatches(train, run.BatchSize, run.BlockSize, "train"),
+            new LanguageModelBatches(val, run.BatchSize, run.BlockSize, "val"));
 
     /// <summary>A repetitive text mapped onto 23 token ids; skip moves the window so train and val differ.</summary>
     static ArrayTokenSource Corpus(int length, int skip)
@@ -37,7 +43,7 @@ public class TrainerTests
         var val = Corpus(300, 2);
 
         // One run of 2N iterations, keeping the checkpoint taken at iteration N.
-        var full = new Trainer(new Gpt(Tiny.ToModelConfig(23), Tiny.Seed), Tiny, train, val);
+        var full = NewTrainer(Tiny, TinyGpt, train, val);
         var fullLosses = new List<float>();
         Snapshot? atN = null;
         full.OnStep = r => fullLosses.Add(r.Loss);
@@ -47,9 +53,9 @@ public class TrainerTests
         Assert.Equal(Tiny.EvalInterval, atN.Progress.Iteration);
 
         // A fresh process-like start from that checkpoint.
-        var resumedModel = new Gpt(Tiny.ToModelConfig(23), seed: 99);
+        var resumed = NewTrainer(Tiny, TinyGpt, train, val, seed: 99);
+        var resumedModel = resumed.Model;
         foreach (var p in resumedModel.Parameters) atN.Weights[p.Name].CopyTo(p.Value.Span);
-        var resumed = new Trainer(resumedModel, Tiny, train, val);
         resumed.Optimizer.LoadMoments(name => atN.Moments[name]);
         resumed.Restore(atN.Progress);
         var resumedLosses = new List<float>();
@@ -64,8 +70,8 @@ public class TrainerTests
     [Fact]
     public void LossFallsAndEvaluationIsReported()
     {
-        var config = Tiny with { Dropout = 0, MaxIters = 60, EvalInterval = 30, GradientAccumulationSteps = 1, LrDecayIters = 60 };
-        var t = new Trainer(new Gpt(config.ToModelConfig(23), config.Seed), config, Corpus(900, 1), Corpus(300, 2));
+        var config = Tiny with { MaxIters = 60, EvalInterval = 30, GradientAccumulationSteps = 1, LrDecayIters = 60 };
+        var t = NewTrainer(config, TinyGpt with { Dropout = 0 }, Corpus(900, 1), Corpus(300, 2));
         var evals = new List<EvalReport>();
         t.OnEval = evals.Add;
         t.Run();
@@ -77,8 +83,24 @@ public class TrainerTests
     [Fact]
     public void CorpusShorterThanABlockIsRejected()
     {
-        var e = Assert.Throws<ArgumentException>(() =>
-            new Trainer(new Gpt(Tiny.ToModelConfig(23)), Tiny, Corpus(900, 1), Corpus(16, 2)));
+        var e = Assert.Throws<ArgumentException>(() => NewTrainer(Tiny, TinyGpt, Corpus(900, 1), Corpus(16, 2)));
         Assert.Contains("block-size", e.Message);
+        Assert.Contains("val", e.Message);
+    }
+
+    [Theory]
+    [InlineData(1e6f)]
+    [InlineData(float.PositiveInfinity)]
+    public void DivergenceStopsTheRunBeforeAnythingIsSaved(float learningRate)
+    {
+        var run = Tiny with { LearningRate = float.IsFinite(learningRate) ? learningRate : 1e30f, GradClip = 0, MaxIters = 30, EvalInterval = 2, WarmupIters = 0 };
+        if (!float.IsFinite(learningRate)) Assert.Throws<ArgumentException>(() => NewTrainer(Tiny with { LearningRate = learningRate }, TinyGpt, Corpus(900, 1), Corpus(300, 2)));
+        var t = NewTrainer(run, TinyGpt, Corpus(900, 1), Corpus(300, 2));
+        int saves = 0;
+        bool finiteAtSave = true;
+        t.SaveCheckpoint = tr => { saves++; finiteAtSave &= tr.Model.Parameters.All(p => p.Value.ToArray().All(float.IsFinite)); };
+        var e = Assert.Throws<DivergenceException>(() => t.Run());
+        Assert.Contains("diverged at iteration", e.Message);
+        Assert.True(finiteAtSave, "a checkpoint was saved holding non-finite weights");
     }
 }

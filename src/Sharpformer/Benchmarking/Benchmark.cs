@@ -1,14 +1,18 @@
 using System.Diagnostics;
+using Sharpformer.Data;
 using Sharpformer.Generation;
 using Sharpformer.Kernels;
 using Sharpformer.Models;
+using Sharpformer.Tensors;
+using Sharpformer.Training;
 
-namespace Sharpformer.Training;
+namespace Sharpformer.Benchmarking;
 
 /// <summary>The figures `sharpformer bench` prints; JSON names are the keys scripts compare against the PyTorch twin.</summary>
 public sealed record BenchmarkResult
 {
     public double TrainTokensPerS { get; init; }
+    public double TrainExamplesPerS { get; init; }
     public double MsPerStep { get; init; }
     public double Gflops { get; init; }
     public double PeakGflops { get; init; }
@@ -28,23 +32,26 @@ public sealed record BenchmarkResult
 }
 
 /// <summary>
-/// Measures training and sampling speed of a config: warm-up steps, then timed steps (model FLOPs per token
-/// as nanoGPT's estimate_mfu: 6N + 12·L·H·Q·T), managed bytes allocated per step, peak working set,
-/// then KV-cached sampling (one stream, or several decoded together as `sample --num-samples` does); the machine's FMA peak is measured in the same run. With profile on,
+/// Measures training and sampling speed of any model: warm-up steps, then timed steps through the same
+/// <see cref="Trainer"/> as `train` (FLOPs from the model's <see cref="Model.FlopsPerExample"/>: for GPT
+/// nanoGPT's estimate_mfu, 6N + 12·L·H·Q·T per token), managed bytes allocated per step, peak working set,
+/// then, for a GPT, KV-cached sampling (one stream, or several decoded together as `sample --num-samples`
+/// does); the machine's FMA peak is measured in the same run. With profile on,
 /// the timed steps also record the wall time of each kernel family (<see cref="Profiler"/>).
 /// </summary>
 public static class Benchmark
 {
     static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(2);
 
-    public static BenchmarkResult Run(TrainingConfig config, ITokenSource tokens, int vocabSize, int steps, int warmup,
+    public static BenchmarkResult Run(Model model, RunSettings config, IBatchSource batches, int steps, int warmup,
         int sampleTokens = 500, Action<string>? progress = null, bool profile = false, int sampleStreams = 1)
     {
         if (sampleStreams < 1 || sampleStreams > Sampler.MaxStreams)
             throw new ArgumentException($"sample-streams must be between 1 and {Sampler.MaxStreams}, got {sampleStreams}."); // the CLI's one line
         Parallelism.ThreadCount = config.EffectiveThreads;
-        var model = new Gpt(config.ToModelConfig(vocabSize), config.Seed);
-        var trainer = new Trainer(model, config with { EvalInterval = int.MaxValue, MaxIters = int.MaxValue }, tokens, tokens);
+        var trainer = new Trainer(model, config with { EvalInterval = int.MaxValue, MaxIters = RunSettings.MaxIterations }, batches, batches);
+        var probe = new Rng(0);
+        long flopsPerExample = model.FlopsPerExample(batches.Next(ref probe));
         float lr = config.LearningRate;
 
         // Warm up for the given steps and at least two seconds: .NET optimises hot methods in the background
@@ -58,7 +65,13 @@ public static class Benchmark
         Profiler.Enabled = profile;
         long allocBefore = GC.GetTotalAllocatedBytes(precise: true);
         var watch = Stopwatch.StartNew();
-        for (int i = 0; i < steps; i++) trainer.Step(lr);
+        long examples = 0, tokens = 0;
+        for (int i = 0; i < steps; i++)
+        {
+            var step = trainer.Step(lr);
+            examples += step.Examples;
+            tokens += step.Tokens;
+        }
         double seconds = watch.Elapsed.TotalSeconds;
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - allocBefore;
         Profiler.Enabled = false;
@@ -69,27 +82,32 @@ public static class Benchmark
             kernels["other"] = Math.Max(0, seconds * 1000 / steps - kernels.Values.Sum());
         }
 
-        double tokensPerS = (double)config.TokensPerIteration * steps / seconds;
-        double gflops = model.FlopsPerToken(config.BlockSize) * tokensPerS / 1e9;
+        double examplesPerS = examples / seconds, tokensPerS = tokens / seconds;
+        double gflops = (double)flopsPerExample * examplesPerS / 1e9;
 
-        progress?.Invoke($"sampling: {sampleTokens} tokens" + (sampleStreams > 1 ? $" in each of {sampleStreams} streams" : ""));
-        // Training is over: its pooled activation buffers go back to the system before sampling packs its weights,
-        // as at the end of `train`, so the peak working set stays that of training.
-        Tensors.TensorPool.Trim();
-        model.Eval();
-        var sampler = new Sampler(model, vocabSize);
-        var options = new SamplingOptions { MaxNewTokens = sampleTokens, Seed = (ulong)config.Seed };
-        warm.Restart();
-        while (warm.Elapsed < WarmupTime / 2) sampler.Generate([0], sampleStreams, options).Count(); // warm the JIT as above
-        watch.Restart();
-        int generated = sampler.Generate([0], sampleStreams, options).Count() * sampleStreams;
-        double sampleTokensPerS = generated / watch.Elapsed.TotalSeconds;
+        double sampleTokensPerS = 0;
+        if (model is Gpt gpt)
+        {
+            progress?.Invoke($"sampling: {sampleTokens} tokens" + (sampleStreams > 1 ? $" in each of {sampleStreams} streams" : ""));
+            // Training is over: its pooled activation buffers go back to the system before sampling packs its weights,
+            // as at the end of `train`, so the peak working set stays that of training.
+            TensorPool.Trim();
+            gpt.Eval();
+            var sampler = new Sampler(gpt, gpt.Config.VocabSize);
+            var options = new SamplingOptions { MaxNewTokens = sampleTokens, Seed = (ulong)config.Seed };
+            warm.Restart();
+            while (warm.Elapsed < WarmupTime / 2) sampler.Generate([0], sampleStreams, options).Count(); // warm the JIT as above
+            watch.Restart();
+            int generated = sampler.Generate([0], sampleStreams, options).Count() * sampleStreams;
+            sampleTokensPerS = generated / watch.Elapsed.TotalSeconds;
+        }
 
         progress?.Invoke("measuring the machine's FMA peak");
         double peak = PeakFlops.Measure(config.EffectiveThreads, TimeSpan.FromSeconds(1));
         return new BenchmarkResult
         {
             TrainTokensPerS = tokensPerS,
+            TrainExamplesPerS = examplesPerS,
             MsPerStep = seconds * 1000 / steps,
             Gflops = gflops,
             PeakGflops = peak,

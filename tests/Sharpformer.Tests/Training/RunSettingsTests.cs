@@ -1,0 +1,89 @@
+using Sharpformer.Kernels;
+using Sharpformer.Models;
+using Sharpformer.Training;
+
+namespace Sharpformer.Tests.Training;
+
+public class RunSettingsTests
+{
+    [Fact]
+    public void BabyPresetIsNanoGptCpuConfig()
+    {
+        var (_, model, c) = Presets.Get("shakespeare-char-baby");
+        var m = Assert.IsType<GptConfig>(model);
+        Assert.Equal((4, 4, 128, 64, 12, 0f), (m.NLayer, m.NHead, m.NEmbd, c.BlockSize, c.BatchSize, m.Dropout));
+        Assert.Equal(64, m.BlockSize);
+        Assert.Equal(Activation.GeluErf, m.Activation);
+        Assert.Equal((2000, 2000, 20, 250, 100), (c.MaxIters, c.LrDecayIters, c.EvalIters, c.EvalInterval, c.WarmupIters));
+        Assert.Equal((1e-3f, 1e-4f, 0.9f, 0.99f, 0.1f, 1.0f), (c.LearningRate, c.MinLr, c.Beta1, c.Beta2, c.WeightDecay, c.GradClip));
+        Assert.False(m.Bias);
+        Assert.Equal(1337, c.Seed);
+        Assert.Equal(1, c.GradientAccumulationSteps);
+    }
+
+    [Fact]
+    public void ShakespeareCharPresetIsNanoGptGpuConfig()
+    {
+        var (_, model, c) = Presets.Get("shakespeare-char");
+        var m = Assert.IsType<GptConfig>(model);
+        Assert.Equal((6, 6, 384, 256, 64, 0.2f, 5000), (m.NLayer, m.NHead, m.NEmbd, c.BlockSize, c.BatchSize, m.Dropout, c.MaxIters));
+    }
+
+    [Fact]
+    public void UnknownPresetNamesTheKnownOnes()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Presets.Get("shakespear"));
+        Assert.Contains("shakespeare-char-baby", e.Message);
+    }
+
+    [Fact]
+    public void JsonRoundTripUsesKebabCaseAndRejectsUnknownKeys()
+    {
+        var c = Presets.Get("shakespeare-char-baby").Run with { LearningRate = 2e-3f };
+        string json = c.ToJson();
+        Assert.Contains("\"learning-rate\"", json);
+        Assert.DoesNotContain("n-layer", json);
+        Assert.Equal(c, RunSettings.FromJson(json));
+        Assert.Throws<ArgumentException>(() => RunSettings.FromJson("{\"lerning-rate\": 1}"));
+        Assert.Equal(new RunSettings { BatchSize = 32 }, RunSettings.FromJson("{\"batch-size\": 32}")); // the rest keep their defaults
+    }
+
+    [Theory]
+    [InlineData(0, 6)]
+    [InlineData(-3, 6)]
+    public void BadSettingsAreRejected(int batch, int heads)
+    {
+        Assert.Contains("batch-size", Assert.Throws<ArgumentException>(() => new RunSettings { BatchSize = batch }.Validate()).Message);
+        Assert.Contains("divisible", Assert.Throws<ArgumentException>(() => new GptConfig { NEmbd = 128, NHead = heads }.Validate()).Message);
+    }
+
+    [Fact]
+    public void NonFiniteAndHugeSettingsNameTheirRange()
+    {
+        foreach (var bad in new[]
+        {
+            new RunSettings { LearningRate = float.NaN }, new RunSettings { LearningRate = float.PositiveInfinity },
+            new RunSettings { Beta1 = float.NaN }, new RunSettings { WeightDecay = float.PositiveInfinity },
+            new RunSettings { BatchSize = int.MaxValue }, new RunSettings { Threads = int.MaxValue },
+            new RunSettings { MaxIters = int.MaxValue },
+        })
+            Assert.Throws<ArgumentException>(() => bad.Validate());
+        var e = Assert.Throws<ArgumentException>(() => new GptConfig { NLayer = int.MaxValue }.Validate());
+        Assert.Contains("n-layer must be between 1 and", e.Message);
+        e = Assert.Throws<ArgumentException>(() => new GptConfig { NLayer = 1000, NEmbd = 16384, NHead = 16 }.Validate());
+        Assert.Contains("memory", e.Message);
+    }
+
+    [Fact]
+    public void ScheduleWarmsUpThenCosineDecaysToMinLr()
+    {
+        var c = Presets.Get("shakespeare-char-baby").Run;
+        Assert.Equal(1e-3f / 101, LearningRateSchedule.At(0, c), 9);
+        Assert.Equal(1e-3f * 100 / 101, LearningRateSchedule.At(99, c), 9);
+        Assert.Equal(1e-3f, LearningRateSchedule.At(100, c), 7);
+        Assert.Equal((1e-3f + 1e-4f) / 2, LearningRateSchedule.At(1050, c), 7);
+        Assert.Equal(1e-4f, LearningRateSchedule.At(2000, c), 7);
+        Assert.Equal(1e-4f, LearningRateSchedule.At(5000, c), 9);
+        Assert.Equal(1e-3f, LearningRateSchedule.At(5000, c with { DecayLr = false }), 9);
+    }
+}
