@@ -1,9 +1,10 @@
 using Sharpformer.Models;
+using Sharpformer.Nn;
 
 namespace Sharpformer.Generation;
 
 /// <summary>
-/// Autoregressive sampling from a <see cref="Gpt"/> with a KV cache: the prompt is run once, then each new
+/// Autoregressive sampling from any <see cref="ITokenDecoder"/> (a <see cref="Gpt"/>) with a KV cache: the prompt is run once, then each new
 /// token costs one cached decode step. When the context reaches the model's block size, it is cropped to its
 /// most recent <see cref="KeepFraction"/> and the cache rebuilt from those tokens (learned absolute
 /// positions make a sliding cache impossible; cropping by a fraction keeps the rebuild cost amortised,
@@ -27,14 +28,15 @@ public sealed class Sampler
     /// <summary>Share of the block kept when the context is cropped.</summary>
     public const double KeepFraction = 0.75;
 
-    readonly Gpt model;
+    readonly ITokenDecoder model;
     readonly int vocabLimit;
 
     /// <param name="vocabLimit">The tokenizer's vocabulary size; padded embedding rows beyond it are never sampled.</param>
-    public Sampler(Gpt model, int vocabLimit)
+    public Sampler(ITokenDecoder model, int vocabLimit)
     {
-        if (vocabLimit < 1 || vocabLimit > model.Config.VocabSize)
-            throw new ArgumentException($"The tokenizer's vocabulary ({vocabLimit}) does not fit the model's ({model.Config.VocabSize}).", nameof(vocabLimit));
+        ArgumentNullException.ThrowIfNull(model);
+        if (vocabLimit < 1 || vocabLimit > model.VocabSize)
+            throw new ArgumentException($"The tokenizer's vocabulary ({vocabLimit}) does not fit the model's ({model.VocabSize}).", nameof(vocabLimit));
         this.model = model;
         this.vocabLimit = vocabLimit;
     }
@@ -63,7 +65,7 @@ public sealed class Sampler
 
     IEnumerable<int[]> GenerateCore(IReadOnlyList<int> prompt, int streams, SamplingOptions options)
     {
-        int block = model.Config.BlockSize, vocab = model.Config.VocabSize;
+        int block = model.ContextLength, vocab = model.VocabSize;
         int keep = Math.Max(1, (int)(block * KeepFraction));
         var pickers = new LogitsSampler[streams];
         var contexts = new List<int>[streams];
@@ -75,7 +77,7 @@ public sealed class Sampler
         }
         // The block weights packed once for this run's decode steps, shared by both caches; not for models whose
         // second copy would be large (GPT-2 medium and up), which decode through GEMM's dot-product path.
-        using var weights = GptDecodeWeights.Bytes(model) <= MaxPackedBytes ? model.PackForDecode() : null;
+        using var weights = model.PackedBytes <= MaxPackedBytes ? model.PackForDecode() : null;
         using var cache = model.NewCache(streams, weights);
         using var single = streams > 1 ? model.NewCache(1, weights) : null;
         var next = new int[streams];
@@ -104,7 +106,7 @@ public sealed class Sampler
     /// (both above, or both within, the dot-product path's rows); otherwise one at a time through a
     /// one-stream cache, copied in.
     /// </summary>
-    void Rebuild(GptKvCache cache, GptKvCache? single, List<int>[] contexts, int window, LogitsSampler[] pickers, int[] next, SamplingOptions options, bool sharedPrompt)
+    void Rebuild(KvCache cache, KvCache? single, List<int>[] contexts, int window, LogitsSampler[] pickers, int[] next, SamplingOptions options, bool sharedPrompt)
     {
         int streams = contexts.Length, count = Math.Min(window, contexts[0].Count);
         if (!sharedPrompt && streams > 1 && (count > Kernels.Gemm.SkinnyRows || streams * count <= Kernels.Gemm.SkinnyRows))
@@ -113,7 +115,7 @@ public sealed class Sampler
             var tokens = new int[streams * count];
             for (int s = 0; s < streams; s++) contexts[s].CopyTo(contexts[s].Count - count, tokens, s * count, count);
             var all = model.Decode(tokens, cache);
-            int vocab = model.Config.VocabSize;
+            int vocab = model.VocabSize;
             for (int s = 0; s < streams; s++) next[s] = pickers[s].Sample(all.Slice(s * vocab, vocab), options);
             return;
         }

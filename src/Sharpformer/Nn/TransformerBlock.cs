@@ -44,7 +44,7 @@ public sealed record TransformerBlockOptions
 /// ln_1, attn.c_attn, attn.c_proj, [ln_cross, cross_attn.q_proj, cross_attn.kv_proj, cross_attn.c_proj],
 /// ln_2, mlp.c_fc, mlp.c_proj.
 /// </summary>
-public sealed class TransformerBlock : Module
+public sealed partial class TransformerBlock : Module
 {
     readonly DropoutRng rng;
     readonly RecomputedSegment segment;

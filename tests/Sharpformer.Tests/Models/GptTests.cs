@@ -251,7 +251,7 @@ public class GptTests
     {
         var model = new Gpt(Tiny, seed: 9);
         int[] a = [1, 2, 3, 4], b = [7, 8, 9, 10];
-        using var both = model.NewCache(batch: 2);
+        using var both = model.NewCache(streams: 2);
         var got = model.Decode([.. a[..3], .. b[..3]], both).ToArray();
         got = model.Decode([a[3], b[3]], both).ToArray();
         using var single = model.NewCache();
