@@ -67,45 +67,41 @@ public static class PatchEmbedding
     /// <summary>patches[b·N + py·(W/P) + px, (c, i, j)] = images[b, c, py·P + i, px·P + j].</summary>
     public static void Gather(PatchShape s, ReadOnlySpan<float> images, Span<float> patches)
     {
-        Check(s, images.Length, patches.Length);
-        int p = s.Patch, row = 0;
-        for (int b = 0; b < s.Batch; b++)
-            for (int py = 0; py < s.PatchRows; py++)
-                for (int px = 0; px < s.PatchColumns; px++, row++)
-                {
-                    var patch = patches.Slice(row * s.PatchLength, s.PatchLength);
-                    for (int c = 0, o = 0; c < s.Channels; c++)
-                        for (int i = 0; i < p; i++, o += p)
-                            images.Slice(PixelIndex(s, b, c, py * p + i, px * p), p).CopyTo(patch.Slice(o, p));
-                }
+        int runs = Check(s, images.Length, patches.Length), p = s.Patch;
+        for (int run = 0; run < runs; run++) images.Slice(ImageOffset(s, run), p).CopyTo(patches.Slice(run * p, p));
     }
 
     /// <summary>The gather's transpose: images[b, c, py·P + i, px·P + j] += patches[b·N + py·(W/P) + px, (c, i, j)].</summary>
     public static void ScatterAdd(PatchShape s, ReadOnlySpan<float> patches, Span<float> images)
     {
-        Check(s, images.Length, patches.Length);
-        int p = s.Patch, row = 0;
-        for (int b = 0; b < s.Batch; b++)
-            for (int py = 0; py < s.PatchRows; py++)
-                for (int px = 0; px < s.PatchColumns; px++, row++)
-                {
-                    var patch = patches.Slice(row * s.PatchLength, s.PatchLength);
-                    for (int c = 0, o = 0; c < s.Channels; c++)
-                        for (int i = 0; i < p; i++, o += p)
-                        {
-                            var pixels = images.Slice(PixelIndex(s, b, c, py * p + i, px * p), p);
-                            TensorPrimitives.Add(pixels, patch.Slice(o, p), pixels);
-                        }
-                }
+        int runs = Check(s, images.Length, patches.Length), p = s.Patch;
+        for (int run = 0; run < runs; run++)
+        {
+            var pixels = images.Slice(ImageOffset(s, run), p);
+            TensorPrimitives.Add(pixels, patches.Slice(run * p, p), pixels);
+        }
     }
 
-    static int PixelIndex(PatchShape s, int b, int c, int y, int x) => ((b * s.Channels + c) * s.Height + y) * s.Width + x;
+    /// <summary>
+    /// Where run (row, c, i) of the patch matrix — P contiguous values, at run·P in it — starts in the images:
+    /// row = b·N + py·(W/P) + px gives pixel (b, c, py·P + i, px·P).
+    /// </summary>
+    static int ImageOffset(PatchShape s, int run)
+    {
+        int i = run % s.Patch, rowAndChannel = run / s.Patch;
+        int c = rowAndChannel % s.Channels, row = rowAndChannel / s.Channels;
+        int b = row / s.Patches, patch = row % s.Patches;
+        int y = patch / s.PatchColumns * s.Patch + i, x = patch % s.PatchColumns * s.Patch;
+        return ((b * s.Channels + c) * s.Height + y) * s.Width + x;
+    }
 
-    static void Check(PatchShape s, int images, int patches)
+    /// <summary>Validates the sizes; returns the number of P-long runs in the patch matrix.</summary>
+    static int Check(PatchShape s, int images, int patches)
     {
         s.Validate();
         if (images != (long)s.Batch * s.ImageLength || patches != (long)s.Batch * s.Patches * s.PatchLength)
             throw new ArgumentException($"PatchEmbedding: {images} image values and {patches} patch values for {s}; " +
                 $"expected {(long)s.Batch * s.ImageLength} and {(long)s.Batch * s.Patches * s.PatchLength}.");
+        return patches / s.Patch;
     }
 }
