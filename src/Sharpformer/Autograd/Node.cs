@@ -6,7 +6,7 @@ internal enum OpKind : byte
 {
     LayerNorm, GeluTanh, GeluErf, Relu, Add, AddPositions, Scale, Dropout, Embedding,
     SelfAttention, CrossAttention, CrossEntropy, Dot,
-    Reshape, PrependRow, TakePosition, Checkpoint, FusedLinear,
+    Reshape, PrependRow, TakePosition, Checkpoint, FusedLinear, PatchEmbedding,
 }
 
 /// <summary>

@@ -615,6 +615,7 @@ public static unsafe partial class Ops
             case OpKind.TakePosition: TakePositionBackward(ref n); break;
             case OpKind.Checkpoint: CheckpointBackward(ref n); break;
             case OpKind.FusedLinear: FusedLinearBackward(ref n); break;
+            case OpKind.PatchEmbedding: PatchEmbeddingBackward(ref n); break;
             default: throw new InvalidOperationException($"No backward for {n.Kind}.");
         }
     }
