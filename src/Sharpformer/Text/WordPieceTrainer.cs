@@ -219,7 +219,10 @@ public static class WordPieceVocabulary
     /// Reads a vocab.txt and checks it is one a BERT tokenizer can use: every special token present, no token twice,
     /// no blank token. Returns the tokens in id order; throws <see cref="InvalidDataException"/> naming the problem.
     /// </summary>
-    public static string[] Validate(string path)
+    public static string[] Validate(string path) => Validate(path, SpecialTokens);
+
+    /// <summary>As <see cref="Validate(string)"/>, for a vocabulary whose special tokens have other names.</summary>
+    public static string[] Validate(string path, IReadOnlyList<string> specialTokens)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"The vocabulary file '{path}' does not exist.", path);
         var tokens = File.ReadAllLines(path, Encoding.UTF8);
@@ -229,9 +232,9 @@ public static class WordPieceVocabulary
             if (tokens[i].Trim().Length == 0) throw new InvalidDataException($"The vocabulary '{path}' has a blank token at line {i + 1}.");
             if (!seen.TryAdd(tokens[i], i)) throw new InvalidDataException($"The vocabulary '{path}' lists '{tokens[i]}' twice (lines {seen[tokens[i]] + 1} and {i + 1}).");
         }
-        var missing = SpecialTokens.Where(t => !seen.ContainsKey(t)).ToArray();
+        var missing = specialTokens.Where(t => !seen.ContainsKey(t)).ToArray();
         if (missing.Length > 0)
-            throw new InvalidDataException($"The vocabulary '{path}' lacks the special token{(missing.Length > 1 ? "s" : "")} {string.Join(", ", missing)}; a BERT vocab.txt must hold {string.Join(" ", SpecialTokens)}.");
+            throw new InvalidDataException($"The vocabulary '{path}' lacks the special token{(missing.Length > 1 ? "s" : "")} {string.Join(", ", missing)}; a BERT vocab.txt must hold {string.Join(" ", specialTokens)}.");
         return tokens;
     }
 }
