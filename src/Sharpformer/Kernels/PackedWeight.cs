@@ -13,7 +13,7 @@ namespace Sharpformer.Kernels;
 /// decoded with others gets the bits it would get alone.
 /// A snapshot: pack again after the weights change. Its panels live in an array from the shared array pool (a
 /// sampling run packs every block's weights; pooled, the next run's packing touches no fresh pages), its own
-/// or one it shares with the other weights of a model (<see cref="Models.GptDecodeWeights"/>): dispose the
+/// or one it shares with the other weights of a model (<see cref="Nn.DecodeWeights"/>): dispose the
 /// owner to return it.
 /// </summary>
 public sealed unsafe class PackedWeight : IDisposable
