@@ -47,8 +47,7 @@ static class PrepareCommand
         }
         else
         {
-            if (!File.Exists(input)) throw new FileNotFoundException($"Input file '{input}' does not exist.");
-            text = File.ReadAllText(input);
+            text = TextFile.Read(input);
         }
         ITokenizer? tok = tokenizer == "gpt2" ? Gpt2Tokenizer.Instance : null;
         var (train, val, vocab) = Dataset.Prepare(text, tok, outDir);
