@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Json.Serialization;
+using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
 namespace Sharpformer.Text;
@@ -101,9 +102,14 @@ public sealed class CharTokenizer : ITokenizer
     static string Printable(Rune r) => r.Value switch { '\n' => "\\n", '\t' => "\\t", '\r' => "\\r", _ => r.ToString() };
 }
 
-/// <summary>GPT-2's byte-pair encoding (50,257 tokens) from Microsoft.ML.Tokenizers; the vocabulary ships in its data package.</summary>
-public sealed class Gpt2Tokenizer : ITokenizer
+/// <summary>
+/// GPT-2's byte-pair encoding (50,257 tokens) from Microsoft.ML.Tokenizers; the vocabulary ships in its data package.
+/// <see cref="Encode"/> is tiktoken's encode_ordinary, as nanoGPT's prepare.py uses: a literal "&lt;|endoftext|&gt;"
+/// in a user's text stays ordinary text (seven tokens), never the special token <see cref="EndOfText"/>.
+/// </summary>
+public sealed partial class Gpt2Tokenizer : ITokenizer
 {
+    public const string EndOfTextLiteral = "<|endoftext|>";
     public const int GptVocabSize = 50257;
     public const int EndOfText = 50256;
     static readonly Lazy<Gpt2Tokenizer> instance = new(() => new Gpt2Tokenizer());
@@ -115,7 +121,28 @@ public sealed class Gpt2Tokenizer : ITokenizer
     public int VocabSize => GptVocabSize;
     public TokenizerSpec Spec => new() { Kind = "gpt2", VocabSize = GptVocabSize };
 
-    public int[] Encode(string text) => tokenizer.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true).ToArray();
+    public int[] Encode(string text) =>
+        text.Contains(EndOfTextLiteral, StringComparison.Ordinal) ? EncodeOrdinary(text) : EncodeAllowingEndOfText(text);
+
+    /// <summary>Encodes with "&lt;|endoftext|&gt;" in the text read as the special token (tiktoken's allowed_special, as nanoGPT's sample.py prompts).</summary>
+    public int[] EncodeAllowingEndOfText(string text) =>
+        tokenizer.EncodeToIds(text, considerPreTokenization: true, considerNormalization: true).ToArray();
+
+    /// <summary>
+    /// Splits with GPT-2's own pattern (the one Microsoft.ML.Tokenizers uses, minus its special-token split) and
+    /// encodes each piece alone; the pattern cuts "&lt;|endoftext|&gt;" into "&lt;|", "endoftext", "|&gt;", so no piece
+    /// is the special token. Slower than the library's own loop, so used only when the literal occurs.
+    /// </summary>
+    internal int[] EncodeOrdinary(string text)
+    {
+        var ids = new List<int>(text.Length / 3);
+        foreach (var piece in Gpt2Pieces().EnumerateMatches(text))
+            ids.AddRange(tokenizer.EncodeToIds(text.AsSpan(piece.Index, piece.Length), considerPreTokenization: false, considerNormalization: false));
+        return [.. ids];
+    }
+
+    [GeneratedRegex(@"'(?:[sdmt]|ll|ve|re)| ?(?>\p{L}+)| ?(?>\p{N}+)| ?(?>[^\s\p{L}\p{N}]+)|(?>\s+)$|\s+(?!\S)|\s")]
+    private static partial Regex Gpt2Pieces();
 
     public string Decode(ReadOnlySpan<int> ids)
     {
