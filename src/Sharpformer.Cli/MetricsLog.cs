@@ -22,15 +22,20 @@ sealed class MetricsLog
     public void Step(int iter, float loss, float lr, float gradNorm, double ms, double tokensPerS)
     {
         stepX.Add(iter); stepLoss.Add(loss);
-        Append(FormattableString.Invariant($"{{\"iter\":{iter},\"loss\":{loss:R},\"lr\":{lr:R},\"grad_norm\":{gradNorm:R},\"ms\":{ms:F3},\"tokens_per_s\":{tokensPerS:F1}}}"));
+        Append(FormattableString.Invariant($"{{\"iter\":{iter},\"loss\":{Json(loss)},\"lr\":{Json(lr)},\"grad_norm\":{Json(gradNorm)},\"ms\":{Json(ms, "F3")},\"tokens_per_s\":{Json(tokensPerS, "F1")}}}"));
     }
 
     public void Eval(int iter, float trainLoss, float valLoss)
     {
         evalX.Add(iter); evalTrain.Add(trainLoss); evalVal.Add(valLoss);
-        Append(FormattableString.Invariant($"{{\"iter\":{iter},\"train_loss\":{trainLoss:R},\"val_loss\":{valLoss:R}}}"));
+        Append(FormattableString.Invariant($"{{\"iter\":{iter},\"train_loss\":{Json(trainLoss)},\"val_loss\":{Json(valLoss)}}}"));
         Plot();
     }
+
+    /// <summary>A JSON number, or null for NaN and infinities (JSON has no such numbers; a bare NaN breaks every reader).</summary>
+    static string Json(float v) => float.IsFinite(v) ? v.ToString("R", CultureInfo.InvariantCulture) : "null";
+
+    static string Json(double v, string format) => double.IsFinite(v) ? v.ToString(format, CultureInfo.InvariantCulture) : "null";
 
     void Append(string line) => File.AppendAllText(jsonlPath, line + "\n");
 

@@ -12,11 +12,12 @@ static class PrepareCommand
     {
         var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), or text (any file, with --input)" };
         dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text");
-        var input = new Option<string?>("--input") { Description = "Text file to prepare (Tiny Shakespeare is downloaded when omitted)" };
+        var input = new Option<string?>("--input") { Description = "Text file to prepare (default: the Tiny Shakespeare that ships with sharpformer)" };
+        var download = new Option<bool>("--download") { Description = "Download Tiny Shakespeare from char-rnn instead of using the shipped copy" };
         var output = new Option<string?>("--out") { Description = "Output folder (default: data/shakespeare_char, data/shakespeare or data/text)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "char or gpt2 (default: char, gpt2 for shakespeare)" };
         tokenizer.AcceptOnlyFromAmong("char", "gpt2");
-        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer };
+        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer, download };
         command.SetAction(r => Cli.Run(() =>
         {
             string kind = r.GetValue(dataset)!;
@@ -24,7 +25,8 @@ static class PrepareCommand
             string outDir = r.GetValue(output) ?? DefaultFolder(kind, tok);
             string? file = r.GetValue(input);
             if (kind == "text" && file is null) throw new ArgumentException("prepare text needs --input FILE.");
-            Run(file, outDir, tok);
+            if (r.GetValue(download) && (file is not null || kind == "text")) throw new ArgumentException("--download fetches Tiny Shakespeare; it cannot be combined with --input or prepare text.");
+            Run(file, outDir, tok, r.GetValue(download));
             return Cli.Ok;
         }));
         return command;
@@ -37,22 +39,28 @@ static class PrepareCommand
         _ => "data/text",
     };
 
-    /// <summary>Prepares a folder from a file, or from downloaded Tiny Shakespeare when <paramref name="input"/> is null.</summary>
-    public static void Run(string? input, string outDir, string tokenizer)
+    /// <summary>Prepares a folder from a file, or from Tiny Shakespeare (shipped, or downloaded on request) when <paramref name="input"/> is null.</summary>
+    public static void Run(string? input, string outDir, string tokenizer, bool download = false)
     {
         string text;
-        if (input is null)
+        if (input is not null) text = TextFile.Read(input);
+        else if (download)
         {
             Console.Error.WriteLine($"downloading Tiny Shakespeare from {Dataset.TinyShakespeareUrl}");
             text = Dataset.DownloadTinyShakespeare();
         }
-        else
-        {
-            if (!File.Exists(input)) throw new FileNotFoundException($"Input file '{input}' does not exist.");
-            text = File.ReadAllText(input);
-        }
+        else text = ShippedTinyShakespeare();
         ITokenizer? tok = tokenizer == "gpt2" ? Gpt2Tokenizer.Instance : null;
         var (train, val, vocab) = Dataset.Prepare(text, tok, outDir);
         Console.WriteLine($"{outDir}: {text.Length:N0} characters, vocabulary {vocab:N0}, train {train:N0} tokens, val {val:N0} tokens");
+    }
+
+    /// <summary>Tiny Shakespeare as embedded in this assembly (char-rnn's input.txt, 1,115,394 characters).</summary>
+    public static string ShippedTinyShakespeare()
+    {
+        using var stream = typeof(PrepareCommand).Assembly.GetManifestResourceStream("tinyshakespeare.txt")
+            ?? throw new InvalidOperationException("This build of sharpformer lacks its embedded Tiny Shakespeare.");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
     }
 }

@@ -50,10 +50,11 @@ public sealed class Dataset : IDisposable
         if (text.Length == 0) throw new ArgumentException("The input text is empty.");
         tokenizer ??= CharTokenizer.FromCorpus(text);
         if (tokenizer.VocabSize > ushort.MaxValue + 1) throw new ArgumentException($"A vocabulary of {tokenizer.VocabSize} does not fit uint16 token files.");
-        int n = text.Length;
-        // nanoGPT splits the text (not the tokens) at 90%.
-        int[] train = tokenizer.Encode(text[..(int)(n * 0.9)]);
-        int[] val = tokenizer.Encode(text[(int)(n * 0.9)..]);
+        // nanoGPT splits the text (not the tokens) at 90%; never between the two UTF-16 halves of one character.
+        int split = (int)(text.Length * 0.9);
+        if (split > 0 && char.IsSurrogatePair(text[split - 1], text[split])) split++;
+        int[] train = tokenizer.Encode(text[..split]);
+        int[] val = tokenizer.Encode(text[split..]);
         Directory.CreateDirectory(outDir);
         TokenFile.Write(Path.Combine(outDir, "train.bin"), train);
         TokenFile.Write(Path.Combine(outDir, "val.bin"), val);

@@ -11,6 +11,7 @@ public sealed class LogitsSampler
 {
     readonly float[] scratch;
     readonly int[] order;
+    readonly double[] weights;
     Rng rng;
 
     /// <param name="vocabLimit">Tokens at or beyond this id (padding of the embedding table) are never sampled.</param>
@@ -19,6 +20,7 @@ public sealed class LogitsSampler
         ArgumentOutOfRangeException.ThrowIfLessThan(vocabLimit, 1);
         scratch = new float[vocabLimit];
         order = new int[vocabLimit];
+        weights = new double[vocabLimit];
         rng = new Rng(seed);
     }
 
@@ -32,13 +34,12 @@ public sealed class LogitsSampler
         logits[..z.Length].CopyTo(z);
         if (o.Temperature == 0) return TensorPrimitives.IndexOfMax(z);
 
-        TensorPrimitives.Multiply(z, 1f / o.Temperature, z);
         if (o.TopK > 0 && o.TopK < z.Length)
         {
             float kth = KthLargest(z, o.TopK);
             for (int i = 0; i < z.Length; i++) if (z[i] < kth) z[i] = float.NegativeInfinity;
         }
-        TensorPrimitives.SoftMax(z, z);
+        SoftMax(z, o.Temperature, weights);
         if (o.TopP < 1) KeepNucleus(z, o.TopP);
 
         double u = rng.NextDouble() * TensorPrimitives.Sum(z);
@@ -52,6 +53,22 @@ public sealed class LogitsSampler
             if (u < cumulative) return i;
         }
         return last; // rounding left u at the very top
+    }
+
+    /// <summary>
+    /// softmax(z / temperature) in place. The maximum is subtracted before dividing and the exponentials are taken in
+    /// double: dividing first overflows float at small temperatures (logit 10 at T = 0.001 is 1e4, exp(1e4) = inf,
+    /// inf/inf = NaN) and sampling then returned the last token. This way the largest logit always weighs exactly 1,
+    /// and as T falls every other weight falls to 0, so sampling approaches greedy decoding.
+    /// </summary>
+    internal static void SoftMax(Span<float> z, float temperature, Span<double> scratch)
+    {
+        var w = scratch[..z.Length];
+        double max = TensorPrimitives.Max(z), inverse = 1.0 / temperature;
+        for (int i = 0; i < z.Length; i++) w[i] = (z[i] - max) * inverse; // -inf (masked) stays -inf: weight 0
+        TensorPrimitives.Exp(w, w);
+        double scale = 1 / TensorPrimitives.Sum(w);
+        for (int i = 0; i < z.Length; i++) z[i] = (float)(w[i] * scale);
     }
 
     /// <summary>The k-th largest value (quickselect over a copy; O(V) on average).</summary>

@@ -45,6 +45,34 @@ public sealed class HuggingFaceTests : IDisposable
     }
 
     [Fact]
+    public void BoolCausalMaskBuffersAreListedAndIgnored()
+    {
+        // Hugging Face GPT-2 files often carry each layer's causal mask as a BOOL buffer h.N.attn.bias [1, 1, T, T].
+        var model = HuggingFaceGpt2.Import(Tiny);
+        string folder = Path.Combine(dir, "with-mask");
+        HuggingFaceGpt2.Export(model, folder);
+        string file = Path.Combine(folder, "model.safetensors");
+        var writer = new SafetensorsWriter().AddMetadata("format", "pt");
+        using (var st = SafetensorsFile.Open(file))
+            foreach (var t in st.Tensors) writer.Add(t.Name, t.Shape, st.ReadFloats(t.Name));
+        int T = model.Config.BlockSize;
+        var mask = new byte[T * T];
+        for (int i = 0; i < T; i++) for (int j = 0; j <= i; j++) mask[i * T + j] = 1;
+        for (int l = 0; l < model.Config.NLayer; l++)
+            writer.AddBytes($"transformer.h.{l}.attn.bias", SafetensorsDType.BOOL, [1, 1, T, T], mask);
+        writer.Save(file);
+        using (var st = SafetensorsFile.Open(file))
+        {
+            Assert.Equal(SafetensorsDType.BOOL, st["transformer.h.0.attn.bias"].DType);
+            Assert.Equal(mask.Select(b => (int)b), st.ReadInts("transformer.h.1.attn.bias"));
+            Assert.Throws<InvalidDataException>(() => st.ReadFloats("transformer.h.0.attn.bias"));
+        }
+        var imported = HuggingFaceGpt2.Import(folder);
+        foreach (var p in model.Parameters)
+            Assert.Equal(p.Value.Span.ToArray(), imported.FindParameter(p.Name)!.Value.Span.ToArray());
+    }
+
+    [Fact]
     public void ExportThenImportIsBitIdentical()
     {
         var model = HuggingFaceGpt2.Import(Tiny);
