@@ -43,7 +43,8 @@ static class SampleCommand
 
             var (model, spec) = ModelLoader.LoadGpt(r.GetValue(checkpoint)!, "sample");
             var tokenizer = spec.Create();
-            int[] ids = prompt.Length == 0 && tokenizer is Gpt2Tokenizer ? [Gpt2Tokenizer.EndOfText] : tokenizer.Encode(prompt);
+            // As nanoGPT's sample.py, a prompt may name GPT-2's <|endoftext|> (prepared text keeps it as plain text).
+            int[] ids = tokenizer is Gpt2Tokenizer gpt2 ? (prompt.Length == 0 ? [Gpt2Tokenizer.EndOfText] : gpt2.EncodeAllowingEndOfText(prompt)) : tokenizer.Encode(prompt);
             if (ids.Length == 0) throw new ArgumentException("The prompt is empty; give --start TEXT.");
             model.Eval();
             var sampler = new Sampler(model, tokenizer.VocabSize);

@@ -81,7 +81,7 @@ public static class Checkpoint
             var config = new CheckpointConfig { Model = model.Config, Tokenizers = tokenizers, Training = training };
             WriteText(Path.Combine(temp, ConfigFile), JsonSerializer.Serialize(config, CheckpointJsonContext.Default.CheckpointConfig));
             if (trainer is null) return;
-            var writer = new SafetensorsWriter();
+            var writer = new SafetensorsWriter().WithChecksum();
             foreach (var (name, shape, m, v) in trainer.Optimizer.Moments())
             {
                 writer.Add("m." + name, shape, m);
@@ -92,10 +92,10 @@ public static class Checkpoint
         });
     }
 
-    /// <summary>Writes every parameter under its name.</summary>
+    /// <summary>Writes every parameter under its name, with a checksum of the data that loading verifies.</summary>
     public static void WriteModel(string path, Model model)
     {
-        var writer = new SafetensorsWriter().AddMetadata("format", "pt");
+        var writer = new SafetensorsWriter().AddMetadata("format", "pt").WithChecksum();
         foreach (var p in model.Parameters) writer.Add(p.Name, p.Shape, () => p.Value.Span);
         writer.Save(path);
     }
@@ -170,6 +170,7 @@ public static class Checkpoint
     public static void LoadWeights(string file, Model model)
     {
         using var st = SafetensorsFile.Open(file);
+        st.VerifyChecksum(); // flipped bytes are an error, not silently wrong weights (files without a checksum load as before)
         string name = Path.GetFileName(file);
         foreach (var p in model.Parameters)
         {
@@ -180,6 +181,8 @@ public static class Checkpoint
             if (info.DType is not (SafetensorsDType.F32 or SafetensorsDType.F16 or SafetensorsDType.BF16))
                 throw new InvalidDataException($"{name}: tensor '{p.Name}' has dtype {info.DType}; weights must be F32, F16 or BF16.");
             st.ReadFloats(p.Name, p.Value.Span);
+            if (!AllFinite(p.Value.Span))
+                throw new InvalidDataException($"{name}: tensor '{p.Name}' holds NaN or infinite values; the run that saved it had diverged. Use an earlier checkpoint.");
         }
         var extra = st.Tensors.Select(t => t.Name).Except(model.Parameters.Select(p => p.Name)).FirstOrDefault();
         if (extra is not null) throw new InvalidDataException($"{name} holds a tensor '{extra}' that the model config does not have.");
@@ -194,6 +197,7 @@ public static class Checkpoint
         if (progress is null || !File.Exists(momentsFile))
             throw new FileNotFoundException($"Checkpoint '{folder}' holds no trainer state to resume from (it was saved for sampling only).");
         using var st = SafetensorsFile.Open(momentsFile);
+        st.VerifyChecksum();
         trainer.Optimizer.LoadMoments(name => st.Contains("m." + name) && st.Contains("v." + name) ? (st.ReadFloats("m." + name), st.ReadFloats("v." + name)) : null);
         trainer.Restore(progress);
     }
@@ -214,6 +218,13 @@ public static class Checkpoint
         {
             throw new InvalidDataException($"{stateFile} is corrupt: {e.Message}");
         }
+    }
+
+    static bool AllFinite(ReadOnlySpan<float> values)
+    {
+        foreach (float v in values)
+            if (!float.IsFinite(v)) return false;
+        return true;
     }
 
     internal static void WriteText(string path, string text)
