@@ -9,13 +9,22 @@ static class ModelLoader
 {
     public static (Model Model, TokenizerSpec Tokenizer) Load(string path, Func<ModelConfig, ModelConfig>? adjust = null)
     {
+        var (model, tokenizers) = LoadWithTokenizers(path, adjust);
+        return tokenizers.TryGetValue(CheckpointConfig.TextRole, out var spec)
+            ? (model, spec)
+            : throw new ArgumentException($"'{path}' holds a {model.Config.Kind} model without a text tokenizer.");
+    }
+
+    /// <summary>A model of any kind with the tokenizers its checkpoint keeps, by role.</summary>
+    public static (Model Model, IReadOnlyDictionary<string, TokenizerSpec> Tokenizers) LoadWithTokenizers(string path, Func<ModelConfig, ModelConfig>? adjust = null)
+    {
         if (HuggingFaceGpt2.IsHuggingFaceFolder(path))
         {
             var imported = HuggingFaceGpt2.Import(path);
-            return (Adjusted(imported, adjust), Gpt2Tokenizer.Instance.Spec);
+            return (Adjusted(imported, adjust), new Dictionary<string, TokenizerSpec> { [CheckpointConfig.TextRole] = Gpt2Tokenizer.Instance.Spec });
         }
         var (model, config) = Checkpoint.Load(path);
-        return (Adjusted(model, adjust), config.Tokenizer);
+        return (Adjusted(model, adjust), config.Tokenizers);
     }
 
     /// <summary>A GPT for text generation (sample, eval): another kind of checkpoint is one clear error.</summary>

@@ -7,6 +7,7 @@ using Sharpformer.Kernels;
 using Sharpformer.Models;
 using Sharpformer.Text;
 using Sharpformer.Training;
+using Sharpformer.Cli.Tasks;
 using Spectre.Console;
 
 namespace Sharpformer.Cli.Commands;
@@ -32,7 +33,7 @@ static class TrainCommand
         string checkpointDir = Path.Combine(config.OutDir, Checkpoint.FolderName);
         var overridden = new List<string>();
         Model? model = null;
-        TokenizerSpec? modelTokenizer = null;
+        IReadOnlyDictionary<string, TokenizerSpec>? modelTokenizers = null;
         if (resume)
         {
             // The run continues as it was saved: its settings (data, schedule, batch) come from the checkpoint, and
@@ -41,31 +42,29 @@ static class TrainCommand
             var saved = Checkpoint.ReadConfig(folder);
             config = resolved.OverrideRun(saved.Training ?? config, overridden);
             config.Validate();
-            (model, modelTokenizer) = ModelLoader.Load(folder, m => resolved.OverrideModel(m, $"the checkpoint in '{folder}'", overridden));
+            (model, modelTokenizers) = ModelLoader.LoadWithTokenizers(folder, m => resolved.OverrideModel(m, $"the checkpoint in '{folder}'", overridden));
         }
         else if (config.InitFrom != "scratch")
         {
-            (model, modelTokenizer) = ModelLoader.Load(config.InitFrom, m => resolved.OverrideModel(m, $"'{config.InitFrom}'", overridden));
+            (model, modelTokenizers) = ModelLoader.LoadWithTokenizers(config.InitFrom, m => resolved.OverrideModel(m, $"'{config.InitFrom}'", overridden));
         }
 
         Parallelism.ThreadCount = config.EffectiveThreads;
-        using var data = OpenOrPrepare(config.Data);
-        var tokenizer = data.Tokenizer.Create();
-        // A new model's vocabulary is the data's (GPT-2's padded to a multiple of 64); a loaded one must encode the data as it was prepared.
-        modelTokenizer?.EnsureSameAs(data.Tokenizer, resume ? $"The checkpoint in '{checkpointDir}'" : $"The model at '{config.InitFrom}'", $"the data in '{data.Folder}'");
-        model ??= (resolved.Model is GptConfig gpt ? gpt with { VocabSize = data.Tokenizer.ModelVocabSize() } : resolved.Model).Create(config.Seed);
-        if (model is not Gpt gptModel) throw new ArgumentException($"`train` on token data trains GPT models; the model is a {model.Config.Kind}.");
-        if (config.BlockSize > gptModel.Config.BlockSize)
-            throw new ArgumentException($"block-size {config.BlockSize} exceeds the model's block_size {gptModel.Config.BlockSize}.");
+        using var data = TrainingData.Open(config.Data);
+        if (model is null)
+        {
+            var shape = data.Adapt(resolved.Model);
+            shape.Validate();
+            model = shape.Create(config.Seed);
+        }
+        data.EnsureFits(model, modelTokenizers, config, resume ? $"The checkpoint in '{checkpointDir}'" : config.InitFrom == "scratch" ? "The new model" : $"The model at '{config.InitFrom}'");
 
-        var trainer = new Trainer(model, config, new LanguageModelBatches(data.Train, config.BatchSize, config.BlockSize, "train"),
-            new LanguageModelBatches(data.Val, config.BatchSize, config.BlockSize, "val"));
+        var trainer = new Trainer(model, config, data.TrainBatches(config), data.ValBatches(config));
         if (resume) Checkpoint.RestoreTrainer(checkpointDir, trainer);
         var metrics = new MetricsLog(config.OutDir);
 
-        var m = gptModel.Config;
-        Console.WriteLine($"model: {m.NLayer} layers, {m.NHead} heads, {m.NEmbd} embd, block {m.BlockSize}, vocab {m.VocabSize}; {model.ParameterCount / 1e6:F2}M parameters");
-        Console.WriteLine($"data: {data.Folder} ({data.Train.Count:N0} train / {data.Val.Count:N0} val tokens); {config.TokensPerIteration:N0} tokens per iteration; {config.EffectiveThreads} threads");
+        Console.WriteLine($"model: {Describe(model)}; {model.ParameterCount / 1e6:F2}M parameters");
+        Console.WriteLine($"data: {data.Describe(config)}; {config.EffectiveThreads} threads");
         if (resume)
             Console.WriteLine($"resuming from {checkpointDir} at iteration {trainer.Iteration} with the run settings saved there" +
                 (overridden.Count > 0 ? $"; changed on the command line: {string.Join(", ", overridden)}" : ""));
@@ -84,7 +83,7 @@ static class TrainCommand
             };
             trainer.SaveCheckpoint = t =>
             {
-                Checkpoint.Save(checkpointDir, t.Model, data.Tokenizer, config, t);
+                Checkpoint.Save(checkpointDir, t.Model, data.Tokenizers, config, t);
                 Report($"saved checkpoint to {checkpointDir}");
             };
             trainer.OnStep = s =>
@@ -102,18 +101,16 @@ static class TrainCommand
         }
         Console.WriteLine($"best val loss {trainer.BestValLoss:F4}; metrics in {Path.Combine(config.OutDir, "metrics.jsonl")}, plot in {Path.Combine(config.OutDir, "loss.png")}");
 
-        if (sampleTokens > 0 && !cancel.IsCancellationRequested)
-        {
-            Console.WriteLine("sample:");
-            Tensors.TensorPool.Trim(); // the training step's pooled buffers are not needed for sampling
-            model.Eval();
-            var start = tokenizer is CharTokenizer ? tokenizer.Encode("\n") : [Gpt2Tokenizer.EndOfText];
-            var sampler = new Sampler(gptModel, tokenizer.VocabSize);
-            var generated = sampler.Generate(start, new SamplingOptions { MaxNewTokens = sampleTokens, Seed = (ulong)config.Seed }).ToArray();
-            Console.WriteLine(tokenizer.Decode(generated));
-        }
+        if (!cancel.IsCancellationRequested) data.Demonstrate(model, config, sampleTokens);
         return Cli.Ok;
     }
+
+    /// <summary>The model's shape in one line.</summary>
+    static string Describe(Model model) => model.Config switch
+    {
+        GptConfig m => $"{m.NLayer} layers, {m.NHead} heads, {m.NEmbd} embd, block {m.BlockSize}, vocab {m.VocabSize}",
+        var other => other.Kind,
+    };
 
     static Action<StepReport>? progress;
     static Action<string>? report;
@@ -150,17 +147,5 @@ static class TrainCommand
                 finally { progress = null; report = null; }
                 task.Value = task.MaxValue;
             });
-    }
-
-    /// <summary>Opens a data folder; prepares Tiny Shakespeare itself when the preset's default folder is missing.</summary>
-    public static Dataset OpenOrPrepare(string folder)
-    {
-        string normalized = folder.Replace('\\', '/').TrimEnd('/');
-        if (!Directory.Exists(folder) && normalized is "data/shakespeare_char" or "data/shakespeare")
-        {
-            Console.WriteLine($"{folder} is missing: preparing Tiny Shakespeare");
-            PrepareCommand.Run(input: null, folder, normalized.EndsWith("_char") ? "char" : "gpt2");
-        }
-        return Dataset.Open(folder);
     }
 }

@@ -1,0 +1,40 @@
+using Sharpformer.Data;
+using Sharpformer.Models;
+using Sharpformer.Text;
+using Sharpformer.Training;
+
+namespace Sharpformer.Cli.Tasks;
+
+/// <summary>
+/// What `train` needs from a prepared data folder, whatever the task: the batch sources, how a new model's
+/// config takes the data's sizes (vocabulary, labels), whether a loaded model fits the data, the tokenizers a
+/// checkpoint keeps, and what to show when training ends. One implementation per kind of data; a new model
+/// adds its own and a case in <see cref="Open"/>.
+/// </summary>
+abstract class TrainingData : IDisposable
+{
+    /// <summary>The folder's meta.json names the kind of data ("task"); folders without one hold next-token data, as nanoGPT's.</summary>
+    public static TrainingData Open(string folder) => new LanguageModelData(folder);
+
+    public abstract string Folder { get; }
+
+    /// <summary>One line saying what the data holds.</summary>
+    public abstract string Describe(RunSettings run);
+
+    /// <summary>The tokenizers a checkpoint of a model trained on this data needs, by role.</summary>
+    public abstract IReadOnlyDictionary<string, TokenizerSpec> Tokenizers { get; }
+
+    /// <summary>A new model's config with the data's sizes filled in (vocabulary, number of labels).</summary>
+    public abstract ModelConfig Adapt(ModelConfig model);
+
+    /// <summary>Throws an <see cref="ArgumentException"/> unless the model (of the right kind) fits the data and run settings.</summary>
+    public abstract void EnsureFits(Model model, IReadOnlyDictionary<string, TokenizerSpec>? modelTokenizers, RunSettings run, string modelSource);
+
+    public abstract IBatchSource TrainBatches(RunSettings run);
+    public abstract IBatchSource ValBatches(RunSettings run);
+
+    /// <summary>Shows what the trained model does (a text sample, a few predictions); <paramref name="amount"/> 0 shows nothing.</summary>
+    public abstract void Demonstrate(Model model, RunSettings run, int amount);
+
+    public abstract void Dispose();
+}
