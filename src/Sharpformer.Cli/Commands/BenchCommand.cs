@@ -42,7 +42,6 @@ static class BenchCommand
             ITokenSource tokens = data is null ? Synthetic(vocabSize, config.Seed) : data.Train;
             Action<string>? progress = asJson ? null : s => Console.Error.WriteLine(s);
             var shape = resolved.Model is GptConfig gpt ? gpt with { VocabSize = vocabSize } : resolved.Model;
-            shape.Validate();
             var model = shape.Create(config.Seed);
             var result = Benchmark.Run(model, config, new LanguageModelBatches(tokens, config.BatchSize, config.BlockSize), n, w,
                 r.GetValue(sampleTokens), progress, r.GetValue(profile), r.GetValue(sampleStreams));

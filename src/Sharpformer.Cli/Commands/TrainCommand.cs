@@ -51,12 +51,7 @@ static class TrainCommand
 
         Parallelism.ThreadCount = config.EffectiveThreads;
         using var data = TrainingData.Open(config.Data);
-        if (model is null)
-        {
-            var shape = data.Adapt(resolved.Model);
-            shape.Validate();
-            model = shape.Create(config.Seed);
-        }
+        model ??= data.Adapt(resolved.Model).Create(config.Seed); // the model validates its config as it is built
         data.EnsureFits(model, modelTokenizers, config, resume ? $"The checkpoint in '{checkpointDir}'" : config.InitFrom == "scratch" ? "The new model" : $"The model at '{config.InitFrom}'");
 
         var trainer = new Trainer(model, config, data.TrainBatches(config), data.ValBatches(config));
