@@ -38,10 +38,4 @@ static class FastMath
         var scale = L.Int32ShiftLeftAdd(k, 23, 0x3F800000); // 2^n: n sits in k's low mantissa bits
         return L.And(L.Mul(y, scale), keep);
     }
-
-    // The width-typed forms, until every caller goes through ILanes.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp(Vector512<float> x) => Exp<Vector512<float>, Lanes512>(x);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Exp(Vector256<float> x) => Exp<Vector256<float>, Lanes256>(x);
 }
