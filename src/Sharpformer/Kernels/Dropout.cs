@@ -133,15 +133,10 @@ public static unsafe class Dropout
         where V : struct where L : struct, ILanes<V> where M : struct, IMaskLanes<V>
     {
         int w = L.Count;
-        ulong stride = (ulong)w * Golden; // the hash state one vector on
         var vs = L.Splat(scale);
         for (; i + 4 * w <= end; i += 4 * w)
         {
-            ulong z = seed + ((ulong)i + 1) * Golden;
-            var c0 = M.Keep(z, threshold);
-            var c1 = M.Keep(z + stride, threshold);
-            var c2 = M.Keep(z + 2 * stride, threshold);
-            var c3 = M.Keep(z + 3 * stride, threshold);
+            M.Keep(seed + ((ulong)i + 1) * Golden, threshold, out var c0, out var c1, out var c2, out var c3);
             L.Store(L.And(L.Mul(L.Load(x + i), vs), c0), y + i);
             L.Store(L.And(L.Mul(L.Load(x + i + w), vs), c1), y + i + w);
             L.Store(L.And(L.Mul(L.Load(x + i + 2 * w), vs), c2), y + i + 2 * w);
@@ -167,10 +162,10 @@ public static unsafe class Dropout
         }
         return i;
 
-        static void Step(float* dy, float* dx, V kept, V vs)
+        static void Step(float* dy, float* dx, V k, V vs)
         {
             var d = L.Load(dx);
-            L.Store(L.Select(kept, L.Fma(L.Load(dy), vs, d), d), dx);
+            L.Store(L.Select(M.Kept(k), L.Fma(L.Load(dy), vs, d), d), dx);
         }
     }
 
@@ -178,14 +173,16 @@ public static unsafe class Dropout
     interface IMaskLanes<V> where V : struct
     {
         /// <summary>
-        /// All-ones lanes where Hash24 >= threshold, for the elements whose SplitMix64 states are z, z + Golden, …:
-        /// two vectors of 64-bit lanes hashed and narrowed to one of 32-bit lanes.
+        /// Four vectors' keep masks (all-ones lanes where Hash24 >= threshold) for the elements whose SplitMix64
+        /// states are z, z + Golden, …: eight vectors of 64-bit lanes hashed, narrowed in pairs to 32-bit lanes.
         /// </summary>
-        static abstract V Keep(ulong z, uint threshold);
+        static abstract void Keep(ulong z, uint threshold, out V c0, out V c1, out V c2, out V c3);
         /// <summary>Four vectors' masks narrowed to one byte (0 or 1) a lane.</summary>
         static abstract void StoreBytes(V c0, V c1, V c2, V c3, byte* keep);
-        /// <summary>Four vectors' worth of mask bytes widened to lane masks (all ones where the byte is not 0).</summary>
+        /// <summary>Four vectors' worth of mask bytes, each widened to a 32-bit lane.</summary>
         static abstract void LoadBytes(byte* keep, out V k0, out V k1, out V k2, out V k3);
+        /// <summary>All-ones lanes where a widened mask byte is not 0.</summary>
+        static abstract V Kept(V k);
     }
 
     readonly struct Masks512 : IMaskLanes<Vector512<float>>
@@ -201,10 +198,18 @@ public static unsafe class Dropout
         static Vector512<ulong> Step => Vector512.Create(unchecked(8 * Golden));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> Keep(ulong z, uint threshold)
+        public static void Keep(ulong z0, uint threshold, out Vector512<float> c0, out Vector512<float> c1, out Vector512<float> c2, out Vector512<float> c3)
         {
-            var v = Vector512.Create(z) + Lanes;
-            return Vector512.GreaterThanOrEqual(Vector512.Narrow(Mix(v), Mix(v + Step)), Vector512.Create(threshold)).AsSingle();
+            var z = Vector512.Create(z0) + Lanes;
+            var step2 = Step + Step;
+            var vt = Vector512.Create(threshold);
+            c0 = Vector512.GreaterThanOrEqual(Vector512.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c1 = Vector512.GreaterThanOrEqual(Vector512.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c2 = Vector512.GreaterThanOrEqual(Vector512.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c3 = Vector512.GreaterThanOrEqual(Vector512.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -221,10 +226,11 @@ public static unsafe class Dropout
             var (lo, hi) = Vector512.Widen(Vector512.Load(keep));
             var (w0, w1) = Vector512.Widen(lo);
             var (w2, w3) = Vector512.Widen(hi);
-            k0 = Kept(w0); k1 = Kept(w1); k2 = Kept(w2); k3 = Kept(w3);
+            k0 = w0.AsSingle(); k1 = w1.AsSingle(); k2 = w2.AsSingle(); k3 = w3.AsSingle();
         }
 
-        static Vector512<float> Kept(Vector512<uint> k) => (~Vector512.Equals(k, Vector512<uint>.Zero)).AsSingle();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Kept(Vector512<float> k) => (~Vector512.Equals(k.AsUInt32(), Vector512<uint>.Zero)).AsSingle();
 
         /// <summary>The SplitMix64 finaliser, then the top 24 bits (as Hash24).</summary>
         static Vector512<ulong> Mix(Vector512<ulong> z)
@@ -246,10 +252,18 @@ public static unsafe class Dropout
         static Vector256<ulong> Step => Vector256.Create(unchecked(4 * Golden));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> Keep(ulong z, uint threshold)
+        public static void Keep(ulong z0, uint threshold, out Vector256<float> c0, out Vector256<float> c1, out Vector256<float> c2, out Vector256<float> c3)
         {
-            var v = Vector256.Create(z) + Lanes;
-            return Vector256.GreaterThanOrEqual(Vector256.Narrow(Mix(v), Mix(v + Step)), Vector256.Create(threshold)).AsSingle();
+            var z = Vector256.Create(z0) + Lanes;
+            var step2 = Step + Step;
+            var vt = Vector256.Create(threshold);
+            c0 = Vector256.GreaterThanOrEqual(Vector256.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c1 = Vector256.GreaterThanOrEqual(Vector256.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c2 = Vector256.GreaterThanOrEqual(Vector256.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c3 = Vector256.GreaterThanOrEqual(Vector256.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -266,10 +280,11 @@ public static unsafe class Dropout
             var (lo, hi) = Vector256.Widen(Vector256.Load(keep));
             var (w0, w1) = Vector256.Widen(lo);
             var (w2, w3) = Vector256.Widen(hi);
-            k0 = Kept(w0); k1 = Kept(w1); k2 = Kept(w2); k3 = Kept(w3);
+            k0 = w0.AsSingle(); k1 = w1.AsSingle(); k2 = w2.AsSingle(); k3 = w3.AsSingle();
         }
 
-        static Vector256<float> Kept(Vector256<uint> k) => (~Vector256.Equals(k, Vector256<uint>.Zero)).AsSingle();
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Kept(Vector256<float> k) => (~Vector256.Equals(k.AsUInt32(), Vector256<uint>.Zero)).AsSingle();
 
         static Vector256<ulong> Mix(Vector256<ulong> z)
         {
