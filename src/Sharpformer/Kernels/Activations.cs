@@ -6,8 +6,8 @@ namespace Sharpformer.Kernels;
 /// <summary>
 /// GELU in GPT-2's tanh form, 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), and in the exact erf form
 /// nanoGPT's nn.GELU() uses, 0.5x(1 + erf(x/sqrt 2)); ReLU. Backwards add into dx.
-/// Each is one fused SIMD pass (Vector512, or Vector256 on the fallback path), split over threads in
-/// fixed chunks for large inputs. Every lane does the same IEEE operations on either path and the last
+/// Each is one fused SIMD pass (Vector512, or Vector256 on the fallback path), written once over
+/// <see cref="ILanes{V}"/> and split over threads in fixed chunks for large inputs. Every lane does the same IEEE operations on either path and the last
 /// partial vector runs on a padded copy, so results do not depend on the path, the thread count or an
 /// element's position.
 /// </summary>
@@ -87,37 +87,40 @@ public static unsafe class Activations
         }
     }
 
-    /// <summary>An element-wise function and its derivative, at both vector widths.</summary>
+    /// <summary>An element-wise function and its derivative, at any vector width.</summary>
     interface IActivation
     {
-        static abstract Vector512<float> F(Vector512<float> x);
-        static abstract Vector256<float> F(Vector256<float> x);
+        static abstract V F<V, L>(V x) where V : struct where L : struct, ILanes<V>;
         /// <summary>dx + dy·f'(x).</summary>
-        static abstract Vector512<float> AddGrad(Vector512<float> x, Vector512<float> dy, Vector512<float> dx);
-        static abstract Vector256<float> AddGrad(Vector256<float> x, Vector256<float> dy, Vector256<float> dx);
+        static abstract V AddGrad<V, L>(V x, V dy, V dx) where V : struct where L : struct, ILanes<V>;
     }
 
     static void Forward<T>(float* x, float* y, int n) where T : IActivation
     {
         int i = 0;
-        if (Simd.Use512 && Vector512.IsHardwareAccelerated)
-        {
-            for (; i + 32 <= n; i += 32)
-            {
-                Vector512.Store(T.F(Vector512.Load(x + i)), y + i);
-                Vector512.Store(T.F(Vector512.Load(x + i + 16)), y + i + 16);
-            }
-            for (; i + 16 <= n; i += 16) Vector512.Store(T.F(Vector512.Load(x + i)), y + i);
-        }
-        for (; i + 8 <= n; i += 8) Vector256.Store(T.F(Vector256.Load(x + i)), y + i);
+        if (Simd.Use512 && Vector512.IsHardwareAccelerated) i = Forward<Vector512<float>, Lanes512, T>(x, y, i, n);
+        i = Forward<Vector256<float>, Lanes256, T>(x, y, i, n);
         if (i < n)
         {
             float* t = stackalloc float[8];
             int rest = n - i;
             for (int j = 0; j < 8; j++) t[j] = j < rest ? x[i + j] : 0f;
-            Vector256.Store(T.F(Vector256.Load(t)), t);
+            Vector256.Store(T.F<Vector256<float>, Lanes256>(Vector256.Load(t)), t);
             for (int j = 0; j < rest; j++) y[i + j] = t[j];
         }
+    }
+
+    /// <summary>Whole vectors from <paramref name="i"/>, two a step while they last; returns where it stopped.</summary>
+    static int Forward<V, L, T>(float* x, float* y, int i, int n) where V : struct where L : struct, ILanes<V> where T : IActivation
+    {
+        int w = L.Count;
+        for (; i + 2 * w <= n; i += 2 * w)
+        {
+            L.Store(T.F<V, L>(L.Load(x + i)), y + i);
+            L.Store(T.F<V, L>(L.Load(x + i + w)), y + i + w);
+        }
+        for (; i + w <= n; i += w) L.Store(T.F<V, L>(L.Load(x + i)), y + i);
+        return i;
     }
 
     /// <summary>
@@ -127,13 +130,8 @@ public static unsafe class Activations
     static void Backward<T>(float* x, float* dy, float* dx, int n, bool overwrite) where T : IActivation
     {
         int i = 0;
-        if (Simd.Use512 && Vector512.IsHardwareAccelerated)
-        {
-            for (; i + 16 <= n; i += 16)
-                Vector512.Store(T.AddGrad(Vector512.Load(x + i), Vector512.Load(dy + i), overwrite ? Vector512<float>.Zero : Vector512.Load(dx + i)), dx + i);
-        }
-        for (; i + 8 <= n; i += 8)
-            Vector256.Store(T.AddGrad(Vector256.Load(x + i), Vector256.Load(dy + i), overwrite ? Vector256<float>.Zero : Vector256.Load(dx + i)), dx + i);
+        if (Simd.Use512 && Vector512.IsHardwareAccelerated) i = Backward<Vector512<float>, Lanes512, T>(x, dy, dx, i, n, overwrite);
+        i = Backward<Vector256<float>, Lanes256, T>(x, dy, dx, i, n, overwrite);
         if (i < n)
         {
             float* tx = stackalloc float[8], tdy = stackalloc float[8], tdx = stackalloc float[8];
@@ -143,9 +141,18 @@ public static unsafe class Activations
                 bool inside = j < rest;
                 tx[j] = inside ? x[i + j] : 0f; tdy[j] = inside ? dy[i + j] : 0f; tdx[j] = inside && !overwrite ? dx[i + j] : 0f;
             }
-            Vector256.Store(T.AddGrad(Vector256.Load(tx), Vector256.Load(tdy), Vector256.Load(tdx)), tdx);
+            Vector256.Store(T.AddGrad<Vector256<float>, Lanes256>(Vector256.Load(tx), Vector256.Load(tdy), Vector256.Load(tdx)), tdx);
             for (int j = 0; j < rest; j++) dx[i + j] = tdx[j];
         }
+    }
+
+    static int Backward<V, L, T>(float* x, float* dy, float* dx, int i, int n, bool overwrite)
+        where V : struct where L : struct, ILanes<V> where T : IActivation
+    {
+        var zero = L.Splat(0f);
+        for (; i + L.Count <= n; i += L.Count)
+            L.Store(T.AddGrad<V, L>(L.Load(x + i), L.Load(dy + i), overwrite ? zero : L.Load(dx + i)), dx + i);
+        return i;
     }
 
     /// <summary>
@@ -158,48 +165,27 @@ public static unsafe class Activations
         const float A = -2 * C0 * C1, B = -2 * C0, D0 = 2 * C0, D1 = 6 * C0 * C1, Cap = 88f;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> F(Vector512<float> x)
+        public static V F<V, L>(V x) where V : struct where L : struct, ILanes<V>
         {
-            var m2u = x * Vector512.FusedMultiplyAdd(x * x, Vector512.Create(A), Vector512.Create(B));
-            var e = FastMath.Exp(Vector512.MinNative(m2u, Vector512.Create(Cap)));
-            return x / (Vector512<float>.One + e);
+            var m2u = L.Mul(x, L.Fma(L.Mul(x, x), L.Splat(A), L.Splat(B)));
+            var e = L.Exp(L.MinNative(m2u, L.Splat(Cap)));
+            return L.Div(x, L.Add(L.Splat(1f), e));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> F(Vector256<float> x)
+        static V Grad<V, L>(V x) where V : struct where L : struct, ILanes<V>
         {
-            var m2u = x * Vector256.FusedMultiplyAdd(x * x, Vector256.Create(A), Vector256.Create(B));
-            var e = FastMath.Exp(Vector256.MinNative(m2u, Vector256.Create(Cap)));
-            return x / (Vector256<float>.One + e);
+            var one = L.Splat(1f);
+            var x2 = L.Mul(x, x);
+            var m2u = L.Mul(x, L.Fma(x2, L.Splat(A), L.Splat(B)));
+            var e = L.Exp(L.MinNative(m2u, L.Splat(Cap)));
+            var s = L.Div(one, L.Add(one, e));
+            var twoXdu = L.Mul(x, L.Fma(x2, L.Splat(D1), L.Splat(D0))); // 2x·u'
+            return L.Mul(s, L.Fma(twoXdu, L.Mul(e, s), one));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector512<float> Grad(Vector512<float> x)
-        {
-            var x2 = x * x;
-            var m2u = x * Vector512.FusedMultiplyAdd(x2, Vector512.Create(A), Vector512.Create(B));
-            var e = FastMath.Exp(Vector512.MinNative(m2u, Vector512.Create(Cap)));
-            var s = Vector512<float>.One / (Vector512<float>.One + e);
-            var twoXdu = x * Vector512.FusedMultiplyAdd(x2, Vector512.Create(D1), Vector512.Create(D0)); // 2x·u'
-            return s * Vector512.FusedMultiplyAdd(twoXdu, e * s, Vector512<float>.One);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<float> Grad(Vector256<float> x)
-        {
-            var x2 = x * x;
-            var m2u = x * Vector256.FusedMultiplyAdd(x2, Vector256.Create(A), Vector256.Create(B));
-            var e = FastMath.Exp(Vector256.MinNative(m2u, Vector256.Create(Cap)));
-            var s = Vector256<float>.One / (Vector256<float>.One + e);
-            var twoXdu = x * Vector256.FusedMultiplyAdd(x2, Vector256.Create(D1), Vector256.Create(D0));
-            return s * Vector256.FusedMultiplyAdd(twoXdu, e * s, Vector256<float>.One);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> AddGrad(Vector512<float> x, Vector512<float> dy, Vector512<float> dx) => Vector512.FusedMultiplyAdd(dy, Grad(x), dx);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> AddGrad(Vector256<float> x, Vector256<float> dy, Vector256<float> dx) => Vector256.FusedMultiplyAdd(dy, Grad(x), dx);
+        public static V AddGrad<V, L>(V x, V dy, V dx) where V : struct where L : struct, ILanes<V> => L.Fma(dy, Grad<V, L>(x), dx);
     }
 
     /// <summary>
@@ -213,65 +199,44 @@ public static unsafe class Activations
         const float P = 0.3275911f * InvSqrt2, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector512<float> Phi(Vector512<float> x, Vector512<float> e)
+        static V Phi<V, L>(V x, V e) where V : struct where L : struct, ILanes<V>
         {
-            var t = Vector512<float>.One / Vector512.FusedMultiplyAdd(Vector512.Abs(x), Vector512.Create(P), Vector512<float>.One);
-            var poly = Vector512.FusedMultiplyAdd(t, Vector512.Create(A5), Vector512.Create(A4));
-            poly = Vector512.FusedMultiplyAdd(t, poly, Vector512.Create(A3));
-            poly = Vector512.FusedMultiplyAdd(t, poly, Vector512.Create(A2));
-            poly = Vector512.FusedMultiplyAdd(t, poly, Vector512.Create(A1));
-            var half = poly * t * e * 0.5f; // 0.5·erfc(|x|/√2) = Φ(−|x|)
-            return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), half, Vector512<float>.One - half);
+            var one = L.Splat(1f);
+            var t = L.Div(one, L.Fma(L.Abs(x), L.Splat(P), one));
+            var poly = L.Fma(t, L.Splat(A5), L.Splat(A4));
+            poly = L.Fma(t, poly, L.Splat(A3));
+            poly = L.Fma(t, poly, L.Splat(A2));
+            poly = L.Fma(t, poly, L.Splat(A1));
+            var half = L.Mul(L.Mul(L.Mul(poly, t), e), L.Splat(0.5f)); // 0.5·erfc(|x|/√2) = Φ(−|x|)
+            return L.Select(L.LessThan(x, L.Splat(0f)), half, L.Sub(one, half));
+        }
+
+        /// <summary>e^(−x²/2).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static V Gauss<V, L>(V x) where V : struct where L : struct, ILanes<V> => L.Exp(L.Mul(L.Mul(x, x), L.Splat(-0.5f)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static V F<V, L>(V x) where V : struct where L : struct, ILanes<V> => L.Mul(x, Phi<V, L>(x, Gauss<V, L>(x)));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static V Grad<V, L>(V x) where V : struct where L : struct, ILanes<V>
+        {
+            var e = Gauss<V, L>(x);
+            return L.Fma(L.Mul(x, L.Splat(InvSqrt2Pi)), e, Phi<V, L>(x, e));
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<float> Phi(Vector256<float> x, Vector256<float> e)
-        {
-            var t = Vector256<float>.One / Vector256.FusedMultiplyAdd(Vector256.Abs(x), Vector256.Create(P), Vector256<float>.One);
-            var poly = Vector256.FusedMultiplyAdd(t, Vector256.Create(A5), Vector256.Create(A4));
-            poly = Vector256.FusedMultiplyAdd(t, poly, Vector256.Create(A3));
-            poly = Vector256.FusedMultiplyAdd(t, poly, Vector256.Create(A2));
-            poly = Vector256.FusedMultiplyAdd(t, poly, Vector256.Create(A1));
-            var half = poly * t * e * 0.5f;
-            return Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256<float>.Zero), half, Vector256<float>.One - half);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> F(Vector512<float> x) => x * Phi(x, FastMath.Exp(x * x * -0.5f));
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> F(Vector256<float> x) => x * Phi(x, FastMath.Exp(x * x * -0.5f));
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector512<float> Grad(Vector512<float> x)
-        {
-            var e = FastMath.Exp(x * x * -0.5f);
-            return Vector512.FusedMultiplyAdd(x * InvSqrt2Pi, e, Phi(x, e));
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<float> Grad(Vector256<float> x)
-        {
-            var e = FastMath.Exp(x * x * -0.5f);
-            return Vector256.FusedMultiplyAdd(x * InvSqrt2Pi, e, Phi(x, e));
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<float> AddGrad(Vector512<float> x, Vector512<float> dy, Vector512<float> dx) => Vector512.FusedMultiplyAdd(dy, Grad(x), dx);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<float> AddGrad(Vector256<float> x, Vector256<float> dy, Vector256<float> dx) => Vector256.FusedMultiplyAdd(dy, Grad(x), dx);
+        public static V AddGrad<V, L>(V x, V dy, V dx) where V : struct where L : struct, ILanes<V> => L.Fma(dy, Grad<V, L>(x), dx);
     }
 
     /// <summary>max(x, 0); the derivative is 1 where x &gt; 0, else 0 (PyTorch's choice at 0).</summary>
     readonly struct ReluOp : IActivation
     {
-        public static Vector512<float> F(Vector512<float> x) => Vector512.Max(x, Vector512<float>.Zero);
-        public static Vector256<float> F(Vector256<float> x) => Vector256.Max(x, Vector256<float>.Zero);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static V F<V, L>(V x) where V : struct where L : struct, ILanes<V> => L.Max(x, L.Splat(0f));
         // Masking (not multiplying by 0/1) passes dx through untouched where x <= 0, whatever dy holds there.
-        public static Vector512<float> AddGrad(Vector512<float> x, Vector512<float> dy, Vector512<float> dx) =>
-            Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512<float>.Zero), dx + dy, dx);
-        public static Vector256<float> AddGrad(Vector256<float> x, Vector256<float> dy, Vector256<float> dx) =>
-            Vector256.ConditionalSelect(Vector256.GreaterThan(x, Vector256<float>.Zero), dx + dy, dx);
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static V AddGrad<V, L>(V x, V dy, V dx) where V : struct where L : struct, ILanes<V> =>
+            L.Select(L.GreaterThan(x, L.Splat(0f)), L.Add(dx, dy), dx);
     }
 }

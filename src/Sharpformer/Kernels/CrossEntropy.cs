@@ -5,7 +5,8 @@ namespace Sharpformer.Kernels;
 
 /// <summary>
 /// Fused log-softmax + cross-entropy over logits [rows, vocab]; targets equal to IgnoreIndex (-1) are skipped.
-/// The loss is the mean over counted rows. Each row is two SIMD passes (max, then the sum of exp(x - max));
+/// The loss is the mean over counted rows. Each row is two SIMD passes (max, then the sum of exp(x - max)),
+/// written once over <see cref="ILanes{V}"/> for both widths;
 /// rows are independent, so chunks of rows (fixed by the shape) go to threads, each summing its rows' losses,
 /// and the chunk sums are added in order: the result does not depend on the thread count.
 /// </summary>
@@ -117,9 +118,14 @@ public static unsafe class CrossEntropy
     }
 
     /// <summary>Rows [r0, r1): forward writes each lse and returns the summed loss of the counted rows; backward writes dlogits.</summary>
-    static double Rows(float* logits, int* targets, float* lse, float* dlogits, int r0, int r1, int vocab, float scale)
+    static double Rows(float* logits, int* targets, float* lse, float* dlogits, int r0, int r1, int vocab, float scale) =>
+        Simd.Use512 && Vector512.IsHardwareAccelerated
+            ? Rows<Vector512<float>, Lanes512>(logits, targets, lse, dlogits, r0, r1, vocab, scale)
+            : Rows<Vector256<float>, Lanes256>(logits, targets, lse, dlogits, r0, r1, vocab, scale);
+
+    static double Rows<V, L>(float* logits, int* targets, float* lse, float* dlogits, int r0, int r1, int vocab, float scale)
+        where V : struct where L : struct, ILanes<V>
     {
-        bool use512 = Simd.Use512 && Vector512.IsHardwareAccelerated;
         double loss = 0;
         for (int r = r0; r < r1; r++)
         {
@@ -127,7 +133,7 @@ public static unsafe class CrossEntropy
             int t = targets[r];
             if (dlogits == null)
             {
-                float l = use512 ? LogSumExp512(x, vocab) : LogSumExp256(x, vocab);
+                float l = LogSumExp<V, L>(x, vocab);
                 lse[r] = l;
                 if (t != IgnoreIndex) loss += (double)l - x[t];
                 continue;
@@ -138,8 +144,7 @@ public static unsafe class CrossEntropy
                 new Span<float>(d, vocab).Clear();
                 continue;
             }
-            if (use512) Softmax512(x, d, vocab, lse[r], scale);
-            else Softmax256(x, d, vocab, lse[r], scale);
+            Softmax<V, L>(x, d, vocab, lse[r], scale);
             d[t] -= scale;
         }
         return loss;
@@ -150,140 +155,68 @@ public static unsafe class CrossEntropy
     // max ignores -inf lanes and exp(-inf) adds zero.
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector512<float> Tail512(float* x, int n, int rest)
+    static V Tail<V, L>(float* x, int n, int rest) where V : struct where L : struct, ILanes<V>
     {
-        if (n >= 16)
-            return Vector512.ConditionalSelect(Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(16 - rest)).AsSingle(),
-                Vector512.Load(x + n - 16), Vector512.Create(float.NegativeInfinity));
-        return Padded512(x, n, rest);
+        if (n >= L.Count)
+            return L.Select(L.LanesFrom(L.Count - rest), L.Load(x + n - L.Count), L.Splat(float.NegativeInfinity));
+        return Padded<V, L>(x, n, rest);
     }
 
-    static Vector512<float> Padded512(float* x, int n, int rest)
+    static V Padded<V, L>(float* x, int n, int rest) where V : struct where L : struct, ILanes<V>
     {
-        float* t = stackalloc float[16];
-        for (int j = 0; j < 16; j++) t[j] = j < rest ? x[n - rest + j] : float.NegativeInfinity;
-        return Vector512.Load(t);
+        float* t = stackalloc float[16]; // room for the widest vector
+        for (int j = 0; j < L.Count; j++) t[j] = j < rest ? x[n - rest + j] : float.NegativeInfinity;
+        return L.Load(t);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Tail256(float* x, int n, int rest)
+    static float LogSumExp<V, L>(float* x, int n) where V : struct where L : struct, ILanes<V>
     {
-        if (n >= 8)
-            return Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(Vector256<int>.Indices, Vector256.Create(8 - rest)).AsSingle(),
-                Vector256.Load(x + n - 8), Vector256.Create(float.NegativeInfinity));
-        return Padded256(x, n, rest);
-    }
-
-    static Vector256<float> Padded256(float* x, int n, int rest)
-    {
-        float* t = stackalloc float[8];
-        for (int j = 0; j < 8; j++) t[j] = j < rest ? x[n - rest + j] : float.NegativeInfinity;
-        return Vector256.Load(t);
-    }
-
-    static float LogSumExp512(float* x, int n)
-    {
-        var ninf = Vector512.Create(float.NegativeInfinity);
-        Vector512<float> m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf, tail = ninf;
+        int w = L.Count;
+        var ninf = L.Splat(float.NegativeInfinity);
+        V m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf, tail = ninf;
         int i = 0;
-        for (; i + 64 <= n; i += 64)
+        for (; i + 4 * w <= n; i += 4 * w)
         {
-            m0 = Vector512.MaxNative(m0, Vector512.Load(x + i));
-            m1 = Vector512.MaxNative(m1, Vector512.Load(x + i + 16));
-            m2 = Vector512.MaxNative(m2, Vector512.Load(x + i + 32));
-            m3 = Vector512.MaxNative(m3, Vector512.Load(x + i + 48));
+            m0 = L.MaxNative(m0, L.Load(x + i));
+            m1 = L.MaxNative(m1, L.Load(x + i + w));
+            m2 = L.MaxNative(m2, L.Load(x + i + 2 * w));
+            m3 = L.MaxNative(m3, L.Load(x + i + 3 * w));
         }
-        for (; i + 16 <= n; i += 16) m0 = Vector512.MaxNative(m0, Vector512.Load(x + i));
+        for (; i + w <= n; i += w) m0 = L.MaxNative(m0, L.Load(x + i));
         int rest = n - i;
-        if (rest > 0) tail = Tail512(x, n, rest);
-        var mv = Vector512.MaxNative(Vector512.MaxNative(m0, m1), Vector512.MaxNative(Vector512.MaxNative(m2, m3), tail));
-        float max = HorizontalMax(Vector256.MaxNative(mv.GetLower(), mv.GetUpper()));
+        if (rest > 0) tail = Tail<V, L>(x, n, rest);
+        float max = L.MaxNativeAcross(L.MaxNative(L.MaxNative(m0, m1), L.MaxNative(L.MaxNative(m2, m3), tail)));
         if (float.IsInfinity(max)) return max; // all -inf (or an inf logit): the row has no finite normaliser
-        var vmax = Vector512.Create(max);
-        Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        for (i = 0; i + 64 <= n; i += 64)
+        var vmax = L.Splat(max);
+        V s0 = default, s1 = default, s2 = default, s3 = default;
+        for (i = 0; i + 4 * w <= n; i += 4 * w)
         {
-            s0 += FastMath.Exp(Vector512.Load(x + i) - vmax);
-            s1 += FastMath.Exp(Vector512.Load(x + i + 16) - vmax);
-            s2 += FastMath.Exp(Vector512.Load(x + i + 32) - vmax);
-            s3 += FastMath.Exp(Vector512.Load(x + i + 48) - vmax);
+            s0 = L.Add(s0, L.Exp(L.Sub(L.Load(x + i), vmax)));
+            s1 = L.Add(s1, L.Exp(L.Sub(L.Load(x + i + w), vmax)));
+            s2 = L.Add(s2, L.Exp(L.Sub(L.Load(x + i + 2 * w), vmax)));
+            s3 = L.Add(s3, L.Exp(L.Sub(L.Load(x + i + 3 * w), vmax)));
         }
-        for (; i + 16 <= n; i += 16) s0 += FastMath.Exp(Vector512.Load(x + i) - vmax);
-        if (rest > 0) s1 += FastMath.Exp(tail - vmax);
-        return max + MathF.Log(Vector512.Sum((s0 + s1) + (s2 + s3)));
-    }
-
-    static float LogSumExp256(float* x, int n)
-    {
-        var ninf = Vector256.Create(float.NegativeInfinity);
-        Vector256<float> m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf, tail = ninf;
-        int i = 0;
-        for (; i + 32 <= n; i += 32)
-        {
-            m0 = Vector256.MaxNative(m0, Vector256.Load(x + i));
-            m1 = Vector256.MaxNative(m1, Vector256.Load(x + i + 8));
-            m2 = Vector256.MaxNative(m2, Vector256.Load(x + i + 16));
-            m3 = Vector256.MaxNative(m3, Vector256.Load(x + i + 24));
-        }
-        for (; i + 8 <= n; i += 8) m0 = Vector256.MaxNative(m0, Vector256.Load(x + i));
-        int rest = n - i;
-        if (rest > 0) tail = Tail256(x, n, rest);
-        float max = HorizontalMax(Vector256.MaxNative(Vector256.MaxNative(m0, m1), Vector256.MaxNative(Vector256.MaxNative(m2, m3), tail)));
-        if (float.IsInfinity(max)) return max;
-        var vmax = Vector256.Create(max);
-        Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
-        for (i = 0; i + 32 <= n; i += 32)
-        {
-            s0 += FastMath.Exp(Vector256.Load(x + i) - vmax);
-            s1 += FastMath.Exp(Vector256.Load(x + i + 8) - vmax);
-            s2 += FastMath.Exp(Vector256.Load(x + i + 16) - vmax);
-            s3 += FastMath.Exp(Vector256.Load(x + i + 24) - vmax);
-        }
-        for (; i + 8 <= n; i += 8) s0 += FastMath.Exp(Vector256.Load(x + i) - vmax);
-        if (rest > 0) s1 += FastMath.Exp(tail - vmax);
-        return max + MathF.Log(Vector256.Sum((s0 + s1) + (s2 + s3)));
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static float HorizontalMax(Vector256<float> v)
-    {
-        var h = Vector128.MaxNative(v.GetLower(), v.GetUpper());
-        return MathF.Max(MathF.Max(h[0], h[1]), MathF.Max(h[2], h[3]));
+        for (; i + w <= n; i += w) s0 = L.Add(s0, L.Exp(L.Sub(L.Load(x + i), vmax)));
+        if (rest > 0) s1 = L.Add(s1, L.Exp(L.Sub(tail, vmax)));
+        return max + MathF.Log(L.LibrarySum(L.Add(L.Add(s0, s1), L.Add(s2, s3))));
     }
 
     /// <summary>d = exp(x - lse) * scale over one row.</summary>
-    static void Softmax512(float* x, float* d, int n, float lse, float scale)
+    static void Softmax<V, L>(float* x, float* d, int n, float lse, float scale) where V : struct where L : struct, ILanes<V>
     {
-        var vl = Vector512.Create(lse);
-        var vs = Vector512.Create(scale);
+        int w = L.Count;
+        var vl = L.Splat(lse);
+        var vs = L.Splat(scale);
         int i = 0;
-        for (; i + 16 <= n; i += 16) Vector512.Store(FastMath.Exp(Vector512.Load(x + i) - vl) * vs, d + i);
+        for (; i + w <= n; i += w) L.Store(L.Mul(L.Exp(L.Sub(L.Load(x + i), vl)), vs), d + i);
         int rest = n - i;
         if (rest == 0) return;
-        if (n >= 16) // the last full vector overlaps elements already written with the same values
-            Vector512.Store(FastMath.Exp(Vector512.Load(x + n - 16) - vl) * vs, d + n - 16);
+        if (n >= w) // the last full vector overlaps elements already written with the same values
+            L.Store(L.Mul(L.Exp(L.Sub(L.Load(x + n - w), vl)), vs), d + n - w);
         else
         {
             float* t = stackalloc float[16];
-            Vector512.Store(FastMath.Exp(Tail512(x, n, rest) - vl) * vs, t);
-            for (int j = 0; j < rest; j++) d[i + j] = t[j];
-        }
-    }
-
-    static void Softmax256(float* x, float* d, int n, float lse, float scale)
-    {
-        var vl = Vector256.Create(lse);
-        var vs = Vector256.Create(scale);
-        int i = 0;
-        for (; i + 8 <= n; i += 8) Vector256.Store(FastMath.Exp(Vector256.Load(x + i) - vl) * vs, d + i);
-        int rest = n - i;
-        if (rest == 0) return;
-        if (n >= 8) // the last full vector overlaps elements already written with the same values
-            Vector256.Store(FastMath.Exp(Vector256.Load(x + n - 8) - vl) * vs, d + n - 8);
-        else
-        {
-            float* t = stackalloc float[8];
-            Vector256.Store(FastMath.Exp(Tail256(x, n, rest) - vl) * vs, t);
+            L.Store(L.Mul(L.Exp(L.Sub(Tail<V, L>(x, n, rest), vl)), vs), t);
             for (int j = 0; j < rest; j++) d[i + j] = t[j];
         }
     }

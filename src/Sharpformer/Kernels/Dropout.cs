@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Sharpformer.Kernels;
@@ -5,7 +6,8 @@ namespace Sharpformer.Kernels;
 /// <summary>
 /// Inverted dropout with a counter-based generator: element i is kept iff Uniform(seed, i) >= p, so the mask
 /// depends only on (seed, i), never on threads or the SIMD path. Kept elements are scaled by 1/(1-p).
-/// The SplitMix64 hash runs 8 (or 4) lanes at a time in 64-bit integer vectors; since Uniform is k/2^24 for
+/// The loops are written once over <see cref="ILanes{V}"/>; the SplitMix64 hash runs 8 (or 4) lanes at a time
+/// in 64-bit integer vectors (<see cref="IMaskLanes{V}"/>); since Uniform is k/2^24 for
 /// a 24-bit integer k, the test Uniform >= p is done exactly as k >= ceil(p * 2^24) in integers.
 /// </summary>
 public static unsafe class Dropout
@@ -104,17 +106,20 @@ public static unsafe class Dropout
     static void Apply(float* a, float* b, byte* keep, int start, int end, float p, ulong seed, bool backward)
     {
         float scale = Scale(p);
+        bool use512 = Simd.Use512 && Vector512.IsHardwareAccelerated;
         int i = start;
         if (backward)
         {
-            if (Simd.Use512 && Vector512.IsHardwareAccelerated) i = Backward512(a, b, keep, i, end, scale);
-            else i = Backward256(a, b, keep, i, end, scale);
+            i = use512
+                ? Backward<Vector512<float>, Lanes512, Masks512>(a, b, keep, i, end, scale)
+                : Backward<Vector256<float>, Lanes256, Masks256>(a, b, keep, i, end, scale);
             for (; i < end; i++) if (keep[i] != 0) b[i] = MathF.FusedMultiplyAdd(a[i], scale, b[i]);
             return;
         }
         uint threshold = Threshold(p);
-        if (Simd.Use512 && Vector512.IsHardwareAccelerated) i = Forward512(a, b, keep, i, end, scale, threshold, seed);
-        else i = Forward256(a, b, keep, i, end, scale, threshold, seed);
+        i = use512
+            ? Forward<Vector512<float>, Lanes512, Masks512>(a, b, keep, i, end, scale, threshold, seed)
+            : Forward<Vector256<float>, Lanes256, Masks256>(a, b, keep, i, end, scale, threshold, seed);
         for (; i < end; i++)
         {
             bool k = Hash24(seed, (ulong)i) >= threshold;
@@ -123,132 +128,170 @@ public static unsafe class Dropout
         }
     }
 
-    /// <summary>64 elements a step: 8 hash vectors of 8 lanes narrow to 4 uint vectors, then to 64 mask bytes.</summary>
-    static int Forward512(float* x, float* y, byte* keep, int i, int end, float scale, uint threshold, ulong seed)
+    /// <summary>Four float vectors a step: their keep masks, the kept lanes scaled, the masks as 0/1 bytes.</summary>
+    static int Forward<V, L, M>(float* x, float* y, byte* keep, int i, int end, float scale, uint threshold, ulong seed)
+        where V : struct where L : struct, ILanes<V> where M : struct, IMaskLanes<V>
     {
-        var lanes = Vector512<ulong>.Indices * Golden; // lane offsets of z = seed + (i+1)*G
-        var step = Vector512.Create(unchecked(8 * Golden));
-        var step2 = step + step;
-        var vt = Vector512.Create(threshold);
-        var vs = Vector512.Create(scale);
-        var one = Vector512<uint>.One;
-        for (; i + 64 <= end; i += 64)
+        int w = L.Count;
+        var vs = L.Splat(scale);
+        for (; i + 4 * w <= end; i += 4 * w)
         {
-            var z = Vector512.Create(seed + ((ulong)i + 1) * Golden) + lanes;
-            var k0 = Vector512.Narrow(Mix(z), Mix(z + step));
-            z += step2;
-            var k1 = Vector512.Narrow(Mix(z), Mix(z + step));
-            z += step2;
-            var k2 = Vector512.Narrow(Mix(z), Mix(z + step));
-            z += step2;
-            var k3 = Vector512.Narrow(Mix(z), Mix(z + step));
-            var c0 = Vector512.GreaterThanOrEqual(k0, vt);
-            var c1 = Vector512.GreaterThanOrEqual(k1, vt);
-            var c2 = Vector512.GreaterThanOrEqual(k2, vt);
-            var c3 = Vector512.GreaterThanOrEqual(k3, vt);
-            Vector512.Store((Vector512.Load(x + i) * vs) & c0.AsSingle(), y + i);
-            Vector512.Store((Vector512.Load(x + i + 16) * vs) & c1.AsSingle(), y + i + 16);
-            Vector512.Store((Vector512.Load(x + i + 32) * vs) & c2.AsSingle(), y + i + 32);
-            Vector512.Store((Vector512.Load(x + i + 48) * vs) & c3.AsSingle(), y + i + 48);
-            var bytes = Vector512.Narrow(Vector512.Narrow(c0 & one, c1 & one), Vector512.Narrow(c2 & one, c3 & one));
-            Vector512.Store(bytes, keep + i);
+            M.Keep(seed + ((ulong)i + 1) * Golden, threshold, out var c0, out var c1, out var c2, out var c3);
+            L.Store(L.And(L.Mul(L.Load(x + i), vs), c0), y + i);
+            L.Store(L.And(L.Mul(L.Load(x + i + w), vs), c1), y + i + w);
+            L.Store(L.And(L.Mul(L.Load(x + i + 2 * w), vs), c2), y + i + 2 * w);
+            L.Store(L.And(L.Mul(L.Load(x + i + 3 * w), vs), c3), y + i + 3 * w);
+            M.StoreBytes(c0, c1, c2, c3, keep + i);
         }
         return i;
     }
 
-    static int Forward256(float* x, float* y, byte* keep, int i, int end, float scale, uint threshold, ulong seed)
+    /// <summary>dx += dy * scale where kept, four float vectors a step: the mask bytes widen to four lane masks.</summary>
+    static int Backward<V, L, M>(float* dy, float* dx, byte* keep, int i, int end, float scale)
+        where V : struct where L : struct, ILanes<V> where M : struct, IMaskLanes<V>
     {
-        var lanes = Vector256<ulong>.Indices * Golden;
-        var step = Vector256.Create(unchecked(4 * Golden));
-        var step2 = step + step;
-        var vt = Vector256.Create(threshold);
-        var vs = Vector256.Create(scale);
-        var one = Vector256<uint>.One;
-        for (; i + 32 <= end; i += 32)
+        int w = L.Count;
+        var vs = L.Splat(scale);
+        for (; i + 4 * w <= end; i += 4 * w)
         {
-            var z = Vector256.Create(seed + ((ulong)i + 1) * Golden) + lanes;
-            var k0 = Vector256.Narrow(Mix(z), Mix(z + step));
-            z += step2;
-            var k1 = Vector256.Narrow(Mix(z), Mix(z + step));
-            z += step2;
-            var k2 = Vector256.Narrow(Mix(z), Mix(z + step));
-            z += step2;
-            var k3 = Vector256.Narrow(Mix(z), Mix(z + step));
-            var c0 = Vector256.GreaterThanOrEqual(k0, vt);
-            var c1 = Vector256.GreaterThanOrEqual(k1, vt);
-            var c2 = Vector256.GreaterThanOrEqual(k2, vt);
-            var c3 = Vector256.GreaterThanOrEqual(k3, vt);
-            Vector256.Store((Vector256.Load(x + i) * vs) & c0.AsSingle(), y + i);
-            Vector256.Store((Vector256.Load(x + i + 8) * vs) & c1.AsSingle(), y + i + 8);
-            Vector256.Store((Vector256.Load(x + i + 16) * vs) & c2.AsSingle(), y + i + 16);
-            Vector256.Store((Vector256.Load(x + i + 24) * vs) & c3.AsSingle(), y + i + 24);
-            var bytes = Vector256.Narrow(Vector256.Narrow(c0 & one, c1 & one), Vector256.Narrow(c2 & one, c3 & one));
-            Vector256.Store(bytes, keep + i);
+            M.LoadBytes(keep + i, out var k0, out var k1, out var k2, out var k3);
+            Step(dy + i, dx + i, k0, vs);
+            Step(dy + i + w, dx + i + w, k1, vs);
+            Step(dy + i + 2 * w, dx + i + 2 * w, k2, vs);
+            Step(dy + i + 3 * w, dx + i + 3 * w, k3, vs);
         }
         return i;
-    }
 
-    /// <summary>The SplitMix64 finaliser, then the top 24 bits (as Hash24).</summary>
-    static Vector512<ulong> Mix(Vector512<ulong> z)
-    {
-        z = (z ^ Vector512.ShiftRightLogical(z, 30)) * Mix1;
-        z = (z ^ Vector512.ShiftRightLogical(z, 27)) * Mix2;
-        z ^= Vector512.ShiftRightLogical(z, 31);
-        return Vector512.ShiftRightLogical(z, 40);
-    }
-
-    static Vector256<ulong> Mix(Vector256<ulong> z)
-    {
-        z = (z ^ Vector256.ShiftRightLogical(z, 30)) * Mix1;
-        z = (z ^ Vector256.ShiftRightLogical(z, 27)) * Mix2;
-        z ^= Vector256.ShiftRightLogical(z, 31);
-        return Vector256.ShiftRightLogical(z, 40);
-    }
-
-    /// <summary>dx += dy * scale where kept, 64 elements a step: the mask bytes widen to four uint vectors.</summary>
-    static int Backward512(float* dy, float* dx, byte* keep, int i, int end, float scale)
-    {
-        var vs = Vector512.Create(scale);
-        for (; i + 64 <= end; i += 64)
+        static void Step(float* dy, float* dx, V k, V vs)
         {
-            var (lo, hi) = Vector512.Widen(Vector512.Load(keep + i));
+            var d = L.Load(dx);
+            L.Store(L.Select(M.Kept(k), L.Fma(L.Load(dy), vs, d), d), dx);
+        }
+    }
+
+    /// <summary>The keep masks at one vector width: the hash in 64-bit lanes, masks to and from bytes.</summary>
+    interface IMaskLanes<V> where V : struct
+    {
+        /// <summary>
+        /// Four vectors' keep masks (all-ones lanes where Hash24 >= threshold) for the elements whose SplitMix64
+        /// states are z, z + Golden, …: eight vectors of 64-bit lanes hashed, narrowed in pairs to 32-bit lanes.
+        /// </summary>
+        static abstract void Keep(ulong z, uint threshold, out V c0, out V c1, out V c2, out V c3);
+        /// <summary>Four vectors' masks narrowed to one byte (0 or 1) a lane.</summary>
+        static abstract void StoreBytes(V c0, V c1, V c2, V c3, byte* keep);
+        /// <summary>Four vectors' worth of mask bytes, each widened to a 32-bit lane.</summary>
+        static abstract void LoadBytes(byte* keep, out V k0, out V k1, out V k2, out V k3);
+        /// <summary>All-ones lanes where a widened mask byte is not 0.</summary>
+        static abstract V Kept(V k);
+    }
+
+    readonly struct Masks512 : IMaskLanes<Vector512<float>>
+    {
+        // Constant vectors (not static fields, which would cost a class-init check in the loop): the lanes'
+        // offsets of z = seed + (i+1)·G, and the step from one vector of lanes to the next.
+        static Vector512<ulong> Lanes
+        {
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            get => Vector512.Create(0, Golden, unchecked(2 * Golden), unchecked(3 * Golden),
+            unchecked(4 * Golden), unchecked(5 * Golden), unchecked(6 * Golden), unchecked(7 * Golden));
+        }
+        static Vector512<ulong> Step => Vector512.Create(unchecked(8 * Golden));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Keep(ulong z0, uint threshold, out Vector512<float> c0, out Vector512<float> c1, out Vector512<float> c2, out Vector512<float> c3)
+        {
+            var z = Vector512.Create(z0) + Lanes;
+            var step2 = Step + Step;
+            var vt = Vector512.Create(threshold);
+            c0 = Vector512.GreaterThanOrEqual(Vector512.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c1 = Vector512.GreaterThanOrEqual(Vector512.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c2 = Vector512.GreaterThanOrEqual(Vector512.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c3 = Vector512.GreaterThanOrEqual(Vector512.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void StoreBytes(Vector512<float> c0, Vector512<float> c1, Vector512<float> c2, Vector512<float> c3, byte* keep)
+        {
+            var one = Vector512<uint>.One;
+            Vector512.Store(Vector512.Narrow(Vector512.Narrow(c0.AsUInt32() & one, c1.AsUInt32() & one),
+                Vector512.Narrow(c2.AsUInt32() & one, c3.AsUInt32() & one)), keep);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void LoadBytes(byte* keep, out Vector512<float> k0, out Vector512<float> k1, out Vector512<float> k2, out Vector512<float> k3)
+        {
+            var (lo, hi) = Vector512.Widen(Vector512.Load(keep));
             var (w0, w1) = Vector512.Widen(lo);
             var (w2, w3) = Vector512.Widen(hi);
-            Step(dy + i, dx + i, w0, vs);
-            Step(dy + i + 16, dx + i + 16, w1, vs);
-            Step(dy + i + 32, dx + i + 32, w2, vs);
-            Step(dy + i + 48, dx + i + 48, w3, vs);
+            k0 = w0.AsSingle(); k1 = w1.AsSingle(); k2 = w2.AsSingle(); k3 = w3.AsSingle();
         }
-        return i;
 
-        static void Step(float* dy, float* dx, Vector512<uint> k, Vector512<float> vs)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<float> Kept(Vector512<float> k) => (~Vector512.Equals(k.AsUInt32(), Vector512<uint>.Zero)).AsSingle();
+
+        /// <summary>The SplitMix64 finaliser, then the top 24 bits (as Hash24).</summary>
+        static Vector512<ulong> Mix(Vector512<ulong> z)
         {
-            var d = Vector512.Load(dx);
-            var kept = ~Vector512.Equals(k, Vector512<uint>.Zero);
-            Vector512.Store(Vector512.ConditionalSelect(kept.AsSingle(), Vector512.FusedMultiplyAdd(Vector512.Load(dy), vs, d), d), dx);
+            z = (z ^ Vector512.ShiftRightLogical(z, 30)) * Mix1;
+            z = (z ^ Vector512.ShiftRightLogical(z, 27)) * Mix2;
+            z ^= Vector512.ShiftRightLogical(z, 31);
+            return Vector512.ShiftRightLogical(z, 40);
         }
     }
 
-    static int Backward256(float* dy, float* dx, byte* keep, int i, int end, float scale)
+    readonly struct Masks256 : IMaskLanes<Vector256<float>>
     {
-        var vs = Vector256.Create(scale);
-        for (; i + 32 <= end; i += 32)
+        static Vector256<ulong> Lanes
         {
-            var (lo, hi) = Vector256.Widen(Vector256.Load(keep + i));
+            [MethodImpl(MethodImplOptions.AggressiveInlining)]
+            get => Vector256.Create(0, Golden, unchecked(2 * Golden), unchecked(3 * Golden));
+        }
+        static Vector256<ulong> Step => Vector256.Create(unchecked(4 * Golden));
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Keep(ulong z0, uint threshold, out Vector256<float> c0, out Vector256<float> c1, out Vector256<float> c2, out Vector256<float> c3)
+        {
+            var z = Vector256.Create(z0) + Lanes;
+            var step2 = Step + Step;
+            var vt = Vector256.Create(threshold);
+            c0 = Vector256.GreaterThanOrEqual(Vector256.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c1 = Vector256.GreaterThanOrEqual(Vector256.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c2 = Vector256.GreaterThanOrEqual(Vector256.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+            z += step2;
+            c3 = Vector256.GreaterThanOrEqual(Vector256.Narrow(Mix(z), Mix(z + Step)), vt).AsSingle();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void StoreBytes(Vector256<float> c0, Vector256<float> c1, Vector256<float> c2, Vector256<float> c3, byte* keep)
+        {
+            var one = Vector256<uint>.One;
+            Vector256.Store(Vector256.Narrow(Vector256.Narrow(c0.AsUInt32() & one, c1.AsUInt32() & one),
+                Vector256.Narrow(c2.AsUInt32() & one, c3.AsUInt32() & one)), keep);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void LoadBytes(byte* keep, out Vector256<float> k0, out Vector256<float> k1, out Vector256<float> k2, out Vector256<float> k3)
+        {
+            var (lo, hi) = Vector256.Widen(Vector256.Load(keep));
             var (w0, w1) = Vector256.Widen(lo);
             var (w2, w3) = Vector256.Widen(hi);
-            Step(dy + i, dx + i, w0, vs);
-            Step(dy + i + 8, dx + i + 8, w1, vs);
-            Step(dy + i + 16, dx + i + 16, w2, vs);
-            Step(dy + i + 24, dx + i + 24, w3, vs);
+            k0 = w0.AsSingle(); k1 = w1.AsSingle(); k2 = w2.AsSingle(); k3 = w3.AsSingle();
         }
-        return i;
 
-        static void Step(float* dy, float* dx, Vector256<uint> k, Vector256<float> vs)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector256<float> Kept(Vector256<float> k) => (~Vector256.Equals(k.AsUInt32(), Vector256<uint>.Zero)).AsSingle();
+
+        static Vector256<ulong> Mix(Vector256<ulong> z)
         {
-            var d = Vector256.Load(dx);
-            var kept = ~Vector256.Equals(k, Vector256<uint>.Zero);
-            Vector256.Store(Vector256.ConditionalSelect(kept.AsSingle(), Vector256.FusedMultiplyAdd(Vector256.Load(dy), vs, d), d), dx);
+            z = (z ^ Vector256.ShiftRightLogical(z, 30)) * Mix1;
+            z = (z ^ Vector256.ShiftRightLogical(z, 27)) * Mix2;
+            z ^= Vector256.ShiftRightLogical(z, 31);
+            return Vector256.ShiftRightLogical(z, 40);
         }
     }
 }

@@ -19,41 +19,23 @@ static class FastMath
     const float Lo = -87.33654f, Hi = 88.37626f; // n stays within [−126, 127], so 2^n is a normal float
     const float P0 = 1.9875691500e-4f, P1 = 1.3981999507e-3f, P2 = 8.3334519073e-3f, P3 = 4.1665795894e-2f, P4 = 1.6666665459e-1f, P5 = 5.0000001201e-1f;
 
+    /// <summary>e^x per lane, at the width <typeparamref name="L"/> gives.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp(Vector512<float> x)
+    public static V Exp<V, L>(V x) where V : struct where L : struct, ILanes<V>
     {
-        var keep = Vector512.GreaterThanOrEqual(x, Vector512.Create(Lo));
-        x = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(Lo)), Vector512.Create(Hi));
-        var k = Vector512.FusedMultiplyAdd(x, Vector512.Create(Log2E), Vector512.Create(Magic));
-        var n = k - Vector512.Create(Magic);
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), x);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(P0), r, Vector512.Create(P1));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P2));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P3));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P4));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(P5));
-        var y = Vector512.FusedMultiplyAdd(p, r * r, r) + Vector512<float>.One;
-        var scale = (Vector512.ShiftLeft(k.AsInt32(), 23) + Vector512.Create(0x3F800000)).AsSingle();
-        return (y * scale) & keep;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Exp(Vector256<float> x)
-    {
-        var keep = Vector256.GreaterThanOrEqual(x, Vector256.Create(Lo));
-        x = Vector256.MinNative(Vector256.MaxNative(x, Vector256.Create(Lo)), Vector256.Create(Hi));
-        var k = Vector256.FusedMultiplyAdd(x, Vector256.Create(Log2E), Vector256.Create(Magic));
-        var n = k - Vector256.Create(Magic);
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Hi), x);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Lo), r);
-        var p = Vector256.FusedMultiplyAdd(Vector256.Create(P0), r, Vector256.Create(P1));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P2));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P3));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P4));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(P5));
-        var y = Vector256.FusedMultiplyAdd(p, r * r, r) + Vector256<float>.One;
-        var scale = (Vector256.ShiftLeft(k.AsInt32(), 23) + Vector256.Create(0x3F800000)).AsSingle();
-        return (y * scale) & keep;
+        var keep = L.GreaterThanOrEqual(x, L.Splat(Lo));
+        x = L.MinNative(L.MaxNative(x, L.Splat(Lo)), L.Splat(Hi));
+        var k = L.Fma(x, L.Splat(Log2E), L.Splat(Magic));
+        var n = L.Sub(k, L.Splat(Magic));
+        var r = L.Fma(n, L.Splat(-Ln2Hi), x);
+        r = L.Fma(n, L.Splat(-Ln2Lo), r);
+        var p = L.Fma(L.Splat(P0), r, L.Splat(P1));
+        p = L.Fma(p, r, L.Splat(P2));
+        p = L.Fma(p, r, L.Splat(P3));
+        p = L.Fma(p, r, L.Splat(P4));
+        p = L.Fma(p, r, L.Splat(P5));
+        var y = L.Add(L.Fma(p, L.Mul(r, r), r), L.Splat(1f));
+        var scale = L.Int32ShiftLeftAdd(k, 23, 0x3F800000); // 2^n: n sits in k's low mantissa bits
+        return L.And(L.Mul(y, scale), keep);
     }
 }

@@ -8,7 +8,7 @@ namespace Sharpformer.Kernels;
 /// LayerNorm over the last dimension of x [rows, cols]: y = (x - mean) * rstd * gamma (+ beta).
 /// Forward saves mean and rstd (1/std) per row for the backward. Forward is three SIMD passes over a row
 /// (sum, squared deviations, output) while it sits in L1; backward is two (the row's sums and the
-/// parameter-gradient partials, then dx). Rows go to threads in fixed blocks; the backward's dgamma/dbeta
+/// parameter-gradient partials, then dx); each pass is written once over <see cref="ILanes{V}"/> for both widths. Rows go to threads in fixed blocks; the backward's dgamma/dbeta
 /// are summed per block and the block sums added in block order, so they are bit-identical for any
 /// thread count.
 /// </summary>
@@ -117,160 +117,93 @@ public static unsafe class LayerNorm
 
     static void ForwardRows(in Args a, int r0, int r1)
     {
-        bool use512 = Simd.Use512 && Vector512.IsHardwareAccelerated;
+        if (Simd.Use512 && Vector512.IsHardwareAccelerated) ForwardRows<Vector512<float>, Lanes512>(a, r0, r1);
+        else ForwardRows<Vector256<float>, Lanes256>(a, r0, r1);
+    }
+
+    static void ForwardRows<V, L>(in Args a, int r0, int r1) where V : struct where L : struct, ILanes<V>
+    {
         int n = a.Cols;
         for (int r = r0; r < r1; r++)
         {
             float* x = a.X + (long)r * n, y = a.Y + (long)r * n;
-            float m = Sum(x, n, use512) / n;
-            float rs = 1f / MathF.Sqrt(SumSquaredDeviations(x, n, m, use512) / n + a.Eps);
+            float m = Sum<V, L>(x, n) / n;
+            float rs = 1f / MathF.Sqrt(SumSquaredDeviations<V, L>(x, n, m) / n + a.Eps);
             a.Mean[r] = m;
             a.Rstd[r] = rs;
-            Normalize(x, a.Gamma, a.Beta, y, n, m, rs, use512);
+            int i = Normalize<V, L>(x, a.Gamma, a.Beta, y, 0, n, m, rs);
+            if (L.Count > 8) i = Normalize<Vector256<float>, Lanes256>(x, a.Gamma, a.Beta, y, i, n, m, rs);
+            for (; i < n; i++) y[i] = a.Beta == null ? (x[i] - m) * rs * a.Gamma[i] : MathF.FusedMultiplyAdd((x[i] - m) * rs, a.Gamma[i], a.Beta[i]);
         }
     }
 
-    static float Sum(float* x, int n, bool use512)
+    static float Sum<V, L>(float* x, int n) where V : struct where L : struct, ILanes<V>
     {
-        int i = 0;
-        float s = 0;
-        if (use512)
+        int i = 0, w = L.Count;
+        V s0 = default, s1 = default, s2 = default, s3 = default;
+        for (; i + 4 * w <= n; i += 4 * w)
         {
-            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (; i + 64 <= n; i += 64)
-            {
-                s0 += Vector512.Load(x + i); s1 += Vector512.Load(x + i + 16);
-                s2 += Vector512.Load(x + i + 32); s3 += Vector512.Load(x + i + 48);
-            }
-            for (; i + 16 <= n; i += 16) s0 += Vector512.Load(x + i);
-            s = Vector512.Sum((s0 + s1) + (s2 + s3));
+            s0 = L.Add(s0, L.Load(x + i)); s1 = L.Add(s1, L.Load(x + i + w));
+            s2 = L.Add(s2, L.Load(x + i + 2 * w)); s3 = L.Add(s3, L.Load(x + i + 3 * w));
         }
-        else
-        {
-            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (; i + 32 <= n; i += 32)
-            {
-                s0 += Vector256.Load(x + i); s1 += Vector256.Load(x + i + 8);
-                s2 += Vector256.Load(x + i + 16); s3 += Vector256.Load(x + i + 24);
-            }
-            for (; i + 8 <= n; i += 8) s0 += Vector256.Load(x + i);
-            s = Vector256.Sum((s0 + s1) + (s2 + s3));
-        }
+        for (; i + w <= n; i += w) s0 = L.Add(s0, L.Load(x + i));
+        float s = L.LibrarySum(L.Add(L.Add(s0, s1), L.Add(s2, s3)));
         for (; i < n; i++) s += x[i];
         return s;
     }
 
-    static float SumSquaredDeviations(float* x, int n, float m, bool use512)
+    static float SumSquaredDeviations<V, L>(float* x, int n, float m) where V : struct where L : struct, ILanes<V>
     {
-        int i = 0;
-        float s = 0;
-        if (use512)
+        int i = 0, w = L.Count;
+        var vm = L.Splat(m);
+        V s0 = default, s1 = default, s2 = default, s3 = default;
+        for (; i + 4 * w <= n; i += 4 * w)
         {
-            var vm = Vector512.Create(m);
-            Vector512<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (; i + 64 <= n; i += 64)
-            {
-                var d0 = Vector512.Load(x + i) - vm; var d1 = Vector512.Load(x + i + 16) - vm;
-                var d2 = Vector512.Load(x + i + 32) - vm; var d3 = Vector512.Load(x + i + 48) - vm;
-                s0 = Vector512.FusedMultiplyAdd(d0, d0, s0); s1 = Vector512.FusedMultiplyAdd(d1, d1, s1);
-                s2 = Vector512.FusedMultiplyAdd(d2, d2, s2); s3 = Vector512.FusedMultiplyAdd(d3, d3, s3);
-            }
-            for (; i + 16 <= n; i += 16) { var d = Vector512.Load(x + i) - vm; s0 = Vector512.FusedMultiplyAdd(d, d, s0); }
-            s = Vector512.Sum((s0 + s1) + (s2 + s3));
+            var d0 = L.Sub(L.Load(x + i), vm); var d1 = L.Sub(L.Load(x + i + w), vm);
+            var d2 = L.Sub(L.Load(x + i + 2 * w), vm); var d3 = L.Sub(L.Load(x + i + 3 * w), vm);
+            s0 = L.Fma(d0, d0, s0); s1 = L.Fma(d1, d1, s1);
+            s2 = L.Fma(d2, d2, s2); s3 = L.Fma(d3, d3, s3);
         }
-        else
-        {
-            var vm = Vector256.Create(m);
-            Vector256<float> s0 = default, s1 = default, s2 = default, s3 = default;
-            for (; i + 32 <= n; i += 32)
-            {
-                var d0 = Vector256.Load(x + i) - vm; var d1 = Vector256.Load(x + i + 8) - vm;
-                var d2 = Vector256.Load(x + i + 16) - vm; var d3 = Vector256.Load(x + i + 24) - vm;
-                s0 = Vector256.FusedMultiplyAdd(d0, d0, s0); s1 = Vector256.FusedMultiplyAdd(d1, d1, s1);
-                s2 = Vector256.FusedMultiplyAdd(d2, d2, s2); s3 = Vector256.FusedMultiplyAdd(d3, d3, s3);
-            }
-            for (; i + 8 <= n; i += 8) { var d = Vector256.Load(x + i) - vm; s0 = Vector256.FusedMultiplyAdd(d, d, s0); }
-            s = Vector256.Sum((s0 + s1) + (s2 + s3));
-        }
+        for (; i + w <= n; i += w) { var d = L.Sub(L.Load(x + i), vm); s0 = L.Fma(d, d, s0); }
+        float s = L.LibrarySum(L.Add(L.Add(s0, s1), L.Add(s2, s3)));
         for (; i < n; i++) { float d = x[i] - m; s = MathF.FusedMultiplyAdd(d, d, s); }
         return s;
     }
 
-    /// <summary>y = (x - m)·rs·gamma + beta (no beta: + 0 is skipped).</summary>
-    static void Normalize(float* x, float* g, float* b, float* y, int n, float m, float rs, bool use512)
+    /// <summary>y = (x - m)·rs·gamma + beta (no beta: + 0 is skipped), whole vectors from i; returns where it stopped.</summary>
+    static int Normalize<V, L>(float* x, float* g, float* b, float* y, int i, int n, float m, float rs) where V : struct where L : struct, ILanes<V>
     {
-        int i = 0;
-        if (use512)
-        {
-            Vector512<float> vm = Vector512.Create(m), vr = Vector512.Create(rs);
-            if (b == null)
-                for (; i + 16 <= n; i += 16) Vector512.Store((Vector512.Load(x + i) - vm) * vr * Vector512.Load(g + i), y + i);
-            else
-                for (; i + 16 <= n; i += 16) Vector512.Store(Vector512.FusedMultiplyAdd((Vector512.Load(x + i) - vm) * vr, Vector512.Load(g + i), Vector512.Load(b + i)), y + i);
-        }
-        {
-            Vector256<float> vm = Vector256.Create(m), vr = Vector256.Create(rs);
-            if (b == null)
-                for (; i + 8 <= n; i += 8) Vector256.Store((Vector256.Load(x + i) - vm) * vr * Vector256.Load(g + i), y + i);
-            else
-                for (; i + 8 <= n; i += 8) Vector256.Store(Vector256.FusedMultiplyAdd((Vector256.Load(x + i) - vm) * vr, Vector256.Load(g + i), Vector256.Load(b + i)), y + i);
-        }
-        for (; i < n; i++) y[i] = b == null ? (x[i] - m) * rs * g[i] : MathF.FusedMultiplyAdd((x[i] - m) * rs, g[i], b[i]);
+        V vm = L.Splat(m), vr = L.Splat(rs);
+        if (b == null)
+            for (; i + L.Count <= n; i += L.Count) L.Store(L.Mul(L.Mul(L.Sub(L.Load(x + i), vm), vr), L.Load(g + i)), y + i);
+        else
+            for (; i + L.Count <= n; i += L.Count) L.Store(L.Fma(L.Mul(L.Sub(L.Load(x + i), vm), vr), L.Load(g + i), L.Load(b + i)), y + i);
+        return i;
     }
 
     /// <summary>
     /// One block of rows. Per row, pass 1 forms xhat = (x - mean)·rstd, adds dy·xhat and dy into the block's
     /// dgamma/dbeta partials and sums g·dy and g·dy·xhat; pass 2 adds rstd·(g·dy - mean(g·dy) - xhat·mean(g·dy·xhat)) into dx.
+    /// At 16 lanes each pass ends with an 8-lane step before the scalar tail.
     /// </summary>
     static void BackwardBlock(in Args a, int block, float* partial)
+    {
+        if (Simd.Use512 && Vector512.IsHardwareAccelerated) BackwardBlock<Vector512<float>, Lanes512>(a, block, partial);
+        else BackwardBlock<Vector256<float>, Lanes256>(a, block, partial);
+    }
+
+    static void BackwardBlock<V, L>(in Args a, int block, float* partial) where V : struct where L : struct, ILanes<V>
     {
         int n = a.Cols;
         float* pg = partial, pb = partial + n;
         new Span<float>(partial, 2 * n).Clear();
-        bool use512 = Simd.Use512 && Vector512.IsHardwareAccelerated;
         for (int r = block * RowBlock; r < Math.Min(a.Rows, (block + 1) * RowBlock); r++)
         {
             float* x = a.X + (long)r * n, dy = a.Dy + (long)r * n, dx = a.Dx + (long)r * n, g = a.Gamma;
             float m = a.Mean[r], rs = a.Rstd[r];
-            int i = 0;
             float sg = 0, sgx = 0;
-            if (use512)
-            {
-                Vector512<float> vm = Vector512.Create(m), vr = Vector512.Create(rs), a0 = default, a1 = default, b0 = default, b1 = default;
-                for (; i + 32 <= n; i += 32)
-                {
-                    var xh0 = (Vector512.Load(x + i) - vm) * vr; var xh1 = (Vector512.Load(x + i + 16) - vm) * vr;
-                    var d0 = Vector512.Load(dy + i); var d1 = Vector512.Load(dy + i + 16);
-                    Vector512.Store(Vector512.FusedMultiplyAdd(d0, xh0, Vector512.Load(pg + i)), pg + i);
-                    Vector512.Store(Vector512.FusedMultiplyAdd(d1, xh1, Vector512.Load(pg + i + 16)), pg + i + 16);
-                    Vector512.Store(Vector512.Load(pb + i) + d0, pb + i);
-                    Vector512.Store(Vector512.Load(pb + i + 16) + d1, pb + i + 16);
-                    var gd0 = Vector512.Load(g + i) * d0; var gd1 = Vector512.Load(g + i + 16) * d1;
-                    a0 += gd0; a1 += gd1;
-                    b0 = Vector512.FusedMultiplyAdd(gd0, xh0, b0); b1 = Vector512.FusedMultiplyAdd(gd1, xh1, b1);
-                }
-                for (; i + 16 <= n; i += 16)
-                {
-                    var xh = (Vector512.Load(x + i) - vm) * vr; var d = Vector512.Load(dy + i);
-                    Vector512.Store(Vector512.FusedMultiplyAdd(d, xh, Vector512.Load(pg + i)), pg + i);
-                    Vector512.Store(Vector512.Load(pb + i) + d, pb + i);
-                    var gd = Vector512.Load(g + i) * d;
-                    a0 += gd; b0 = Vector512.FusedMultiplyAdd(gd, xh, b0);
-                }
-                sg = Vector512.Sum(a0 + a1); sgx = Vector512.Sum(b0 + b1);
-            }
-            {
-                Vector256<float> vm = Vector256.Create(m), vr = Vector256.Create(rs), a0 = default, b0 = default;
-                for (; i + 8 <= n; i += 8)
-                {
-                    var xh = (Vector256.Load(x + i) - vm) * vr; var d = Vector256.Load(dy + i);
-                    Vector256.Store(Vector256.FusedMultiplyAdd(d, xh, Vector256.Load(pg + i)), pg + i);
-                    Vector256.Store(Vector256.Load(pb + i) + d, pb + i);
-                    var gd = Vector256.Load(g + i) * d;
-                    a0 += gd; b0 = Vector256.FusedMultiplyAdd(gd, xh, b0);
-                }
-                sg += Vector256.Sum(a0); sgx += Vector256.Sum(b0);
-            }
+            int i = RowSums<V, L>(x, dy, g, pg, pb, 0, n, m, rs, ref sg, ref sgx);
+            if (L.Count > 8) i = RowSums<Vector256<float>, Lanes256>(x, dy, g, pg, pb, i, n, m, rs, ref sg, ref sgx);
             for (; i < n; i++)
             {
                 float xh = (x[i] - m) * rs, d = dy[i];
@@ -281,26 +214,8 @@ public static unsafe class LayerNorm
             }
 
             float mg = sg / n, mgx = sgx / n;
-            i = 0;
-            if (use512)
-            {
-                Vector512<float> vm = Vector512.Create(m), vr = Vector512.Create(rs), vmg = Vector512.Create(mg), vmgx = Vector512.Create(mgx);
-                for (; i + 16 <= n; i += 16)
-                {
-                    var xh = (Vector512.Load(x + i) - vm) * vr;
-                    var t = Vector512.Load(g + i) * Vector512.Load(dy + i) - Vector512.FusedMultiplyAdd(xh, vmgx, vmg);
-                    Vector512.Store(Vector512.FusedMultiplyAdd(t, vr, Vector512.Load(dx + i)), dx + i);
-                }
-            }
-            {
-                Vector256<float> vm = Vector256.Create(m), vr = Vector256.Create(rs), vmg = Vector256.Create(mg), vmgx = Vector256.Create(mgx);
-                for (; i + 8 <= n; i += 8)
-                {
-                    var xh = (Vector256.Load(x + i) - vm) * vr;
-                    var t = Vector256.Load(g + i) * Vector256.Load(dy + i) - Vector256.FusedMultiplyAdd(xh, vmgx, vmg);
-                    Vector256.Store(Vector256.FusedMultiplyAdd(t, vr, Vector256.Load(dx + i)), dx + i);
-                }
-            }
+            i = AddDx<V, L>(x, dy, g, dx, 0, n, m, rs, mg, mgx);
+            if (L.Count > 8) i = AddDx<Vector256<float>, Lanes256>(x, dy, g, dx, i, n, m, rs, mg, mgx);
             for (; i < n; i++)
             {
                 float xh = (x[i] - m) * rs;
@@ -308,6 +223,56 @@ public static unsafe class LayerNorm
                 dx[i] = MathF.FusedMultiplyAdd(t, rs, dx[i]);
             }
         }
+    }
+
+    /// <summary>
+    /// Pass 1 over whole vectors from i: the dgamma/dbeta partials, and g·dy and g·dy·xhat summed into sg and sgx.
+    /// Wider than 8 lanes it runs two accumulators; at 8 lanes one, as the Vector256 path always has (same sums, same bits).
+    /// </summary>
+    static int RowSums<V, L>(float* x, float* dy, float* g, float* pg, float* pb, int i, int n, float m, float rs, ref float sg, ref float sgx)
+        where V : struct where L : struct, ILanes<V>
+    {
+        int w = L.Count;
+        V vm = L.Splat(m), vr = L.Splat(rs), a0 = default, a1 = default, b0 = default, b1 = default;
+        if (w > 8)
+            for (; i + 2 * w <= n; i += 2 * w)
+            {
+                var xh0 = L.Mul(L.Sub(L.Load(x + i), vm), vr); var xh1 = L.Mul(L.Sub(L.Load(x + i + w), vm), vr);
+                var d0 = L.Load(dy + i); var d1 = L.Load(dy + i + w);
+                L.Store(L.Fma(d0, xh0, L.Load(pg + i)), pg + i);
+                L.Store(L.Fma(d1, xh1, L.Load(pg + i + w)), pg + i + w);
+                L.Store(L.Add(L.Load(pb + i), d0), pb + i);
+                L.Store(L.Add(L.Load(pb + i + w), d1), pb + i + w);
+                var gd0 = L.Mul(L.Load(g + i), d0); var gd1 = L.Mul(L.Load(g + i + w), d1);
+                a0 = L.Add(a0, gd0); a1 = L.Add(a1, gd1);
+                b0 = L.Fma(gd0, xh0, b0); b1 = L.Fma(gd1, xh1, b1);
+            }
+        for (; i + w <= n; i += w)
+        {
+            var xh = L.Mul(L.Sub(L.Load(x + i), vm), vr); var d = L.Load(dy + i);
+            L.Store(L.Fma(d, xh, L.Load(pg + i)), pg + i);
+            L.Store(L.Add(L.Load(pb + i), d), pb + i);
+            var gd = L.Mul(L.Load(g + i), d);
+            a0 = L.Add(a0, gd); b0 = L.Fma(gd, xh, b0);
+        }
+        // Lanes that start at +0 never become -0, so neither do these sums, and sg = 0 + sum is sum to the bit.
+        sg += L.LibrarySum(w > 8 ? L.Add(a0, a1) : a0);
+        sgx += L.LibrarySum(w > 8 ? L.Add(b0, b1) : b0);
+        return i;
+    }
+
+    /// <summary>Pass 2 over whole vectors from i: dx += rstd·(g·dy - mean(g·dy) - xhat·mean(g·dy·xhat)).</summary>
+    static int AddDx<V, L>(float* x, float* dy, float* g, float* dx, int i, int n, float m, float rs, float mg, float mgx)
+        where V : struct where L : struct, ILanes<V>
+    {
+        V vm = L.Splat(m), vr = L.Splat(rs), vmg = L.Splat(mg), vmgx = L.Splat(mgx);
+        for (; i + L.Count <= n; i += L.Count)
+        {
+            var xh = L.Mul(L.Sub(L.Load(x + i), vm), vr);
+            var t = L.Sub(L.Mul(L.Load(g + i), L.Load(dy + i)), L.Fma(xh, vmgx, vmg));
+            L.Store(L.Fma(t, vr, L.Load(dx + i)), dx + i);
+        }
+        return i;
     }
 
     static void Check(int x, int gamma, int beta, int y, int mean, int rstd, int rows, int cols, string yName)

@@ -3,8 +3,8 @@ using System.Runtime.Intrinsics;
 namespace Sharpformer.Kernels;
 
 /// <summary>
-/// AdamW update and the gradient-norm reduction. AdamW is one fused SIMD pass over (param, grad, m, v);
-/// every element is independent, so chunks go to threads freely and the scalar tail does the vector
+/// AdamW update and the gradient-norm reduction, each written once for both vector widths. AdamW is one
+/// fused SIMD pass over (param, grad, m, v); every element is independent, so chunks go to threads freely and the scalar tail does the vector
 /// lanes' arithmetic exactly. SumOfSquares sums fixed chunks in double and adds the chunk sums in
 /// order, so it is bit-identical for any thread count. (Scaling gradients for clipping is
 /// TensorPrimitives.Multiply.)
@@ -85,38 +85,8 @@ public static unsafe class Optim
 
     static void AdamRange(float* p, float* g, float* m, float* v, int i, int end, in AdamCoefficients c)
     {
-        if (Simd.Use512 && Vector512.IsHardwareAccelerated)
-        {
-            Vector512<float> decay = Vector512.Create(c.Decay), w1 = Vector512.Create(c.W1), b2 = Vector512.Create(c.Beta2),
-                w2 = Vector512.Create(c.W2), stepSize = Vector512.Create(c.StepSize), bc2 = Vector512.Create(c.Bc2Sqrt), eps = Vector512.Create(c.Eps);
-            for (; i + 16 <= end; i += 16)
-            {
-                var gi = Vector512.Load(g + i);
-                var mi = Vector512.Load(m + i);
-                mi = Vector512.FusedMultiplyAdd(w1, gi - mi, mi);
-                var vi = b2 * Vector512.Load(v + i) + w2 * gi * gi;
-                var denom = Vector512.Sqrt(vi) / bc2 + eps;
-                Vector512.Store(Vector512.Load(p + i) * decay - stepSize * mi / denom, p + i);
-                Vector512.Store(mi, m + i);
-                Vector512.Store(vi, v + i);
-            }
-        }
-        else
-        {
-            Vector256<float> decay = Vector256.Create(c.Decay), w1 = Vector256.Create(c.W1), b2 = Vector256.Create(c.Beta2),
-                w2 = Vector256.Create(c.W2), stepSize = Vector256.Create(c.StepSize), bc2 = Vector256.Create(c.Bc2Sqrt), eps = Vector256.Create(c.Eps);
-            for (; i + 8 <= end; i += 8)
-            {
-                var gi = Vector256.Load(g + i);
-                var mi = Vector256.Load(m + i);
-                mi = Vector256.FusedMultiplyAdd(w1, gi - mi, mi);
-                var vi = b2 * Vector256.Load(v + i) + w2 * gi * gi;
-                var denom = Vector256.Sqrt(vi) / bc2 + eps;
-                Vector256.Store(Vector256.Load(p + i) * decay - stepSize * mi / denom, p + i);
-                Vector256.Store(mi, m + i);
-                Vector256.Store(vi, v + i);
-            }
-        }
+        if (Simd.Use512 && Vector512.IsHardwareAccelerated) i = AdamRange<Vector512<float>, Lanes512>(p, g, m, v, i, end, c);
+        else i = AdamRange<Vector256<float>, Lanes256>(p, g, m, v, i, end, c);
         for (; i < end; i++) // the same operations, one lane
         {
             float gi = g[i];
@@ -127,6 +97,26 @@ public static unsafe class Optim
             m[i] = mi;
             v[i] = vi;
         }
+    }
+
+    /// <summary>Whole vectors from i; returns where it stopped.</summary>
+    static int AdamRange<V, L>(float* p, float* g, float* m, float* v, int i, int end, in AdamCoefficients c)
+        where V : struct where L : struct, ILanes<V>
+    {
+        V decay = L.Splat(c.Decay), w1 = L.Splat(c.W1), b2 = L.Splat(c.Beta2),
+            w2 = L.Splat(c.W2), stepSize = L.Splat(c.StepSize), bc2 = L.Splat(c.Bc2Sqrt), eps = L.Splat(c.Eps);
+        for (; i + L.Count <= end; i += L.Count)
+        {
+            var gi = L.Load(g + i);
+            var mi = L.Load(m + i);
+            mi = L.Fma(w1, L.Sub(gi, mi), mi);
+            var vi = L.Add(L.Mul(b2, L.Load(v + i)), L.Mul(L.Mul(w2, gi), gi));
+            var denom = L.Add(L.Div(L.Sqrt(vi), bc2), eps);
+            L.Store(L.Sub(L.Mul(L.Load(p + i), decay), L.Div(L.Mul(stepSize, mi), denom)), p + i);
+            L.Store(mi, m + i);
+            L.Store(vi, v + i);
+        }
+        return i;
     }
 
     /// <summary>Sum of squares in double, in a fixed order (deterministic, and the same for any thread count).</summary>
@@ -179,41 +169,56 @@ public static unsafe class Optim
     }
 
     /// <summary>One chunk: floats widened to double, four vector accumulators, combined in a fixed order.</summary>
-    static double SumSquares(float* x, int n)
+    static double SumSquares(float* x, int n) =>
+        Simd.Use512 && Vector512.IsHardwareAccelerated
+            ? SumSquares<Vector512<double>, Doubles512>(x, n)
+            : SumSquares<Vector256<double>, Doubles256>(x, n);
+
+    static double SumSquares<W, D>(float* x, int n) where W : struct where D : struct, IDoubleLanes<W>
     {
-        int i = 0;
-        double s;
-        if (Simd.Use512 && Vector512.IsHardwareAccelerated)
+        int i = 0, w = D.Count;
+        W a0 = default, a1 = default, a2 = default, a3 = default;
+        for (; i + 2 * w <= n; i += 2 * w)
         {
-            Vector512<double> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (; i + 32 <= n; i += 32)
-            {
-                var f0 = Vector512.Load(x + i);
-                var f1 = Vector512.Load(x + i + 16);
-                var (l0, h0) = Vector512.Widen(f0);
-                var (l1, h1) = Vector512.Widen(f1);
-                a0 = Vector512.FusedMultiplyAdd(l0, l0, a0);
-                a1 = Vector512.FusedMultiplyAdd(h0, h0, a1);
-                a2 = Vector512.FusedMultiplyAdd(l1, l1, a2);
-                a3 = Vector512.FusedMultiplyAdd(h1, h1, a3);
-            }
-            s = Vector512.Sum((a0 + a1) + (a2 + a3));
+            var (l0, h0) = D.LoadWidened(x + i);
+            var (l1, h1) = D.LoadWidened(x + i + w);
+            a0 = D.Fma(l0, l0, a0);
+            a1 = D.Fma(h0, h0, a1);
+            a2 = D.Fma(l1, l1, a2);
+            a3 = D.Fma(h1, h1, a3);
         }
-        else
-        {
-            Vector256<double> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (; i + 16 <= n; i += 16)
-            {
-                var (l0, h0) = Vector256.Widen(Vector256.Load(x + i));
-                var (l1, h1) = Vector256.Widen(Vector256.Load(x + i + 8));
-                a0 = Vector256.FusedMultiplyAdd(l0, l0, a0);
-                a1 = Vector256.FusedMultiplyAdd(h0, h0, a1);
-                a2 = Vector256.FusedMultiplyAdd(l1, l1, a2);
-                a3 = Vector256.FusedMultiplyAdd(h1, h1, a3);
-            }
-            s = Vector256.Sum((a0 + a1) + (a2 + a3));
-        }
+        double s = D.Sum(D.Add(D.Add(a0, a1), D.Add(a2, a3)));
         for (; i < n; i++) s += (double)x[i] * x[i];
         return s;
+    }
+
+    /// <summary>One float vector's width loaded as two double vectors: <see cref="ILanes{V}"/>'s idea for the double sums.</summary>
+    interface IDoubleLanes<W> where W : struct
+    {
+        /// <summary>Floats per load.</summary>
+        static abstract int Count { get; }
+        static abstract (W Lower, W Upper) LoadWidened(float* p);
+        static abstract W Fma(W a, W b, W c);
+        static abstract W Add(W a, W b);
+        /// <summary>Vector512.Sum / Vector256.Sum (the library's lane order).</summary>
+        static abstract double Sum(W x);
+    }
+
+    readonly struct Doubles512 : IDoubleLanes<Vector512<double>>
+    {
+        public static int Count => 16;
+        public static (Vector512<double> Lower, Vector512<double> Upper) LoadWidened(float* p) => Vector512.Widen(Vector512.Load(p));
+        public static Vector512<double> Fma(Vector512<double> a, Vector512<double> b, Vector512<double> c) => Vector512.FusedMultiplyAdd(a, b, c);
+        public static Vector512<double> Add(Vector512<double> a, Vector512<double> b) => a + b;
+        public static double Sum(Vector512<double> x) => Vector512.Sum(x);
+    }
+
+    readonly struct Doubles256 : IDoubleLanes<Vector256<double>>
+    {
+        public static int Count => 8;
+        public static (Vector256<double> Lower, Vector256<double> Upper) LoadWidened(float* p) => Vector256.Widen(Vector256.Load(p));
+        public static Vector256<double> Fma(Vector256<double> a, Vector256<double> b, Vector256<double> c) => Vector256.FusedMultiplyAdd(a, b, c);
+        public static Vector256<double> Add(Vector256<double> a, Vector256<double> b) => a + b;
+        public static double Sum(Vector256<double> x) => Vector256.Sum(x);
     }
 }

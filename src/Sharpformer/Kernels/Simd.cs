@@ -37,6 +37,22 @@ internal unsafe interface ILanes<V> where V : struct
     static abstract V Sub(V a, V b);
     static abstract V Mul(V a, V b);
     static abstract V Max(V a, V b);
+    static abstract V Div(V a, V b);
+    static abstract V Sqrt(V x);
+    static abstract V Abs(V x);
+    /// <summary>min/max by the instruction's own rules for NaN and signed zero: one instruction, unlike <see cref="Max"/>.</summary>
+    static abstract V MinNative(V a, V b);
+    static abstract V MaxNative(V a, V b);
+    static abstract V And(V a, V b);
+    /// <summary>Lanes of <paramref name="a"/> where <paramref name="mask"/> is set, else of <paramref name="b"/>.</summary>
+    static abstract V Select(V mask, V a, V b);
+    static abstract V LessThan(V a, V b);
+    static abstract V GreaterThan(V a, V b);
+    static abstract V GreaterThanOrEqual(V a, V b);
+    /// <summary>A mask of the lanes whose index is at least <paramref name="first"/>.</summary>
+    static abstract V LanesFrom(int first);
+    /// <summary>As int32 lanes, (x &lt;&lt; shift) + add: builds a float's exponent bits.</summary>
+    static abstract V Int32ShiftLeftAdd(V x, int shift, int add);
     /// <summary><see cref="FastMath"/>'s exp: the same bits per lane at either width.</summary>
     static abstract V Exp(V x);
     /// <summary>
@@ -47,6 +63,13 @@ internal unsafe interface ILanes<V> where V : struct
     /// <summary>[Sum(a), Sum(b), Sum(c), Sum(d)], bit for bit, sharing the shuffles of the four folds.</summary>
     static abstract Vector128<float> Sum4(V a, V b, V c, V d);
     static abstract float MaxAcross(V x);
+    /// <summary>
+    /// Vector512.Sum / Vector256.Sum: the library's lane order, which differs from <see cref="Sum"/>'s. Kernels
+    /// whose results predate <see cref="Sum"/> keep it, so their bits do not change.
+    /// </summary>
+    static abstract float LibrarySum(V x);
+    /// <summary>The lanes' maximum by <see cref="MaxNative"/> down to four lanes, then max((x0, x1), (x2, x3)).</summary>
+    static abstract float MaxNativeAcross(V x);
 }
 
 internal unsafe struct Lanes512 : ILanes<Vector512<float>>
@@ -60,7 +83,22 @@ internal unsafe struct Lanes512 : ILanes<Vector512<float>>
     public static Vector512<float> Sub(Vector512<float> a, Vector512<float> b) => a - b;
     public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
     public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
-    public static Vector512<float> Exp(Vector512<float> x) => FastMath.Exp(x);
+    public static Vector512<float> Div(Vector512<float> a, Vector512<float> b) => a / b;
+    public static Vector512<float> Sqrt(Vector512<float> x) => Vector512.Sqrt(x);
+    public static Vector512<float> Abs(Vector512<float> x) => Vector512.Abs(x);
+    public static Vector512<float> MinNative(Vector512<float> a, Vector512<float> b) => Vector512.MinNative(a, b);
+    public static Vector512<float> MaxNative(Vector512<float> a, Vector512<float> b) => Vector512.MaxNative(a, b);
+    public static Vector512<float> And(Vector512<float> a, Vector512<float> b) => a & b;
+    public static Vector512<float> Select(Vector512<float> mask, Vector512<float> a, Vector512<float> b) => Vector512.ConditionalSelect(mask, a, b);
+    public static Vector512<float> LessThan(Vector512<float> a, Vector512<float> b) => Vector512.LessThan(a, b);
+    public static Vector512<float> GreaterThan(Vector512<float> a, Vector512<float> b) => Vector512.GreaterThan(a, b);
+    public static Vector512<float> GreaterThanOrEqual(Vector512<float> a, Vector512<float> b) => Vector512.GreaterThanOrEqual(a, b);
+    public static Vector512<float> LanesFrom(int first) =>
+        Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(first)).AsSingle();
+    public static Vector512<float> Int32ShiftLeftAdd(Vector512<float> x, int shift, int add) =>
+        (Vector512.ShiftLeft(x.AsInt32(), shift) + Vector512.Create(add)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x) => FastMath.Exp<Vector512<float>, Lanes512>(x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Sum(Vector512<float> x) => Lanes256.Sum(x.GetLower() + x.GetUpper());
 
@@ -80,6 +118,9 @@ internal unsafe struct Lanes512 : ILanes<Vector512<float>>
     }
 
     public static float MaxAcross(Vector512<float> x) => Lanes256.MaxAcross(Vector256.Max(x.GetLower(), x.GetUpper()));
+    public static float LibrarySum(Vector512<float> x) => Vector512.Sum(x);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxNativeAcross(Vector512<float> x) => Lanes256.MaxNativeAcross(Vector256.MaxNative(x.GetLower(), x.GetUpper()));
 }
 
 internal unsafe struct Lanes256 : ILanes<Vector256<float>>
@@ -93,7 +134,22 @@ internal unsafe struct Lanes256 : ILanes<Vector256<float>>
     public static Vector256<float> Sub(Vector256<float> a, Vector256<float> b) => a - b;
     public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
     public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
-    public static Vector256<float> Exp(Vector256<float> x) => FastMath.Exp(x);
+    public static Vector256<float> Div(Vector256<float> a, Vector256<float> b) => a / b;
+    public static Vector256<float> Sqrt(Vector256<float> x) => Vector256.Sqrt(x);
+    public static Vector256<float> Abs(Vector256<float> x) => Vector256.Abs(x);
+    public static Vector256<float> MinNative(Vector256<float> a, Vector256<float> b) => Vector256.MinNative(a, b);
+    public static Vector256<float> MaxNative(Vector256<float> a, Vector256<float> b) => Vector256.MaxNative(a, b);
+    public static Vector256<float> And(Vector256<float> a, Vector256<float> b) => a & b;
+    public static Vector256<float> Select(Vector256<float> mask, Vector256<float> a, Vector256<float> b) => Vector256.ConditionalSelect(mask, a, b);
+    public static Vector256<float> LessThan(Vector256<float> a, Vector256<float> b) => Vector256.LessThan(a, b);
+    public static Vector256<float> GreaterThan(Vector256<float> a, Vector256<float> b) => Vector256.GreaterThan(a, b);
+    public static Vector256<float> GreaterThanOrEqual(Vector256<float> a, Vector256<float> b) => Vector256.GreaterThanOrEqual(a, b);
+    public static Vector256<float> LanesFrom(int first) =>
+        Vector256.GreaterThanOrEqual(Vector256<int>.Indices, Vector256.Create(first)).AsSingle();
+    public static Vector256<float> Int32ShiftLeftAdd(Vector256<float> x, int shift, int add) =>
+        (Vector256.ShiftLeft(x.AsInt32(), shift) + Vector256.Create(add)).AsSingle();
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x) => FastMath.Exp<Vector256<float>, Lanes256>(x);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Sum(Vector256<float> x) => Sum(x.GetLower() + x.GetUpper());
 
@@ -123,6 +179,15 @@ internal unsafe struct Lanes256 : ILanes<Vector256<float>>
     public static float MaxAcross(Vector256<float> x)
     {
         var m = Vector128.Max(x.GetLower(), x.GetUpper());
+        return MathF.Max(MathF.Max(m[0], m[1]), MathF.Max(m[2], m[3]));
+    }
+
+    public static float LibrarySum(Vector256<float> x) => Vector256.Sum(x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float MaxNativeAcross(Vector256<float> x)
+    {
+        var m = Vector128.MaxNative(x.GetLower(), x.GetUpper());
         return MathF.Max(MathF.Max(m[0], m[1]), MathF.Max(m[2], m[3]));
     }
 }
