@@ -78,6 +78,15 @@ public abstract class Module
         return n;
     }
 
+    /// <summary>This module and every module below it of type T, in registration order.</summary>
+    public IEnumerable<T> Descendants<T>() where T : Module
+    {
+        if (this is T self) yield return self;
+        foreach (var m in members)
+            if (m is Module child)
+                foreach (var d in child.Descendants<T>()) yield return d;
+    }
+
     /// <summary>The parameter with this full name, or null.</summary>
     public Parameter? FindParameter(string name)
     {

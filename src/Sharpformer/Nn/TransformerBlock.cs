@@ -74,6 +74,9 @@ public sealed partial class TransformerBlock : Module
     public bool ActivationCheckpointing { get; set; }
 
     public TransformerBlockOptions Options { get; }
+
+    /// <summary>When set, each forward pass also records its attention probabilities there (inference only: see <see cref="AttentionRecorder"/>).</summary>
+    public AttentionRecorder? Recorder { get; set; }
     public LayerNorm Ln1 { get; }
     public MultiHeadAttention Attn { get; }
     public LayerNorm? LnCross { get; }
@@ -108,11 +111,14 @@ public sealed partial class TransformerBlock : Module
             // outputs are recomputed in backward instead of stored, and each residual add and dropout is fused
             // into the projection before it (Ops.Linear with a LinearInput).
             var qkv = Attn.QkvProj.Forward(x, Ln1.AsInput);
+            Recorder?.RecordSelf(Name, qkv, Attn.Heads, Attn.Causal, keyLengths);
             x = Attn.OutProj.Forward(Ops.SelfAttention(qkv, Attn.Heads, Attn.Causal, keyLengths, DropoutP, DropoutSeed()), LinearInput.AsIs, x, DropoutP, DropoutSeed());
             if (Cross is not null)
             {
                 var q = Cross.QProj.Forward(x, LnCross!.AsInput);
-                var attended = Ops.CrossAttention(q, Cross.KvProj.Forward(memory!), Cross.Heads, memoryLengths, DropoutP, DropoutSeed());
+                var kv = Cross.KvProj.Forward(memory!);
+                if (Recorder is not null) RecordCross(q, kv, memoryLengths);
+                var attended = Ops.CrossAttention(q, kv, Cross.Heads, memoryLengths, DropoutP, DropoutSeed());
                 x = Cross.OutProj.Forward(attended, LinearInput.AsIs, x, DropoutP, DropoutSeed());
             }
             var hidden = Mlp.Fc.Forward(x, Ln2.AsInput);
@@ -120,11 +126,20 @@ public sealed partial class TransformerBlock : Module
         }
         else
         {
+            if (Recorder is not null) Recorder.RecordSelf(Name, Attn.QkvProj.Forward(x), Attn.Heads, Attn.Causal, keyLengths);
             x = Ln1.Forward(Ops.Add(x, Drop(Attn.Forward(x, keyLengths, DropoutP, DropoutSeed()))));
+            if (Recorder is not null && Cross is not null) RecordCross(Cross.QProj.Forward(x), Cross.KvProj.Forward(memory!), memoryLengths);
             if (Cross is not null) x = LnCross!.Forward(Ops.Add(x, Drop(Cross.Forward(x, memory!, memoryLengths, DropoutP, DropoutSeed()))));
             x = Ln2.Forward(Ops.Add(x, Drop(Mlp.Forward(x))));
         }
         return x;
+    }
+
+    void RecordCross(Tensor q, Tensor kv, ReadOnlySpan<int> memoryLengths)
+    {
+        int c = Options.Width;
+        var shape = new AttentionShape(q.Dim(0), Options.Heads, q.Dim(1), kv.Dim(1), c / Options.Heads, Causal: false);
+        Recorder!.Record(Name, true, shape, q.Span, c, kv.Span, 2 * c, memoryLengths);
     }
 
     float DropoutP => IsTraining ? Options.Dropout : 0f;
