@@ -17,7 +17,7 @@ sealed record ResolvedRun(ModelConfig Model, RunSettings Run, IReadOnlyList<Trai
             if (g.ApplyRun is { } apply)
             {
                 var next = apply(result);
-                if (next != result) log.Add(g.Name);
+                if (next != result && g.Name is not ("--init-from" or "--out-dir")) log.Add(g.Name); // these say where, not how
                 result = next;
             }
         return result with { OutDir = Run.OutDir, InitFrom = Run.InitFrom };
