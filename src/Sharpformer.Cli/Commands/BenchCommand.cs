@@ -7,6 +7,7 @@ using Sharpformer.Data;
 using Sharpformer.Tensors;
 using Sharpformer.Training;
 using Sharpformer.Benchmarking;
+using ScottPlot;
 using Spectre.Console;
 
 namespace Sharpformer.Cli.Commands;
@@ -24,7 +25,11 @@ static class BenchCommand
         var sampleStreams = new Option<int>("--sample-streams") { Description = "Samples decoded together for the sampling figure (tokens/s over all of them)", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (for scripts)" };
         var profile = new Option<bool>("--profile") { Description = "Also time each kernel family and print where a training step's time goes" };
-        var command = new Command("bench", "Measure training tokens/s, GFLOP/s and fraction of the machine's peak, allocation, memory and sampling speed") { steps, warmup, vocab, sampleTokens, sampleStreams, json, profile };
+        var sweep = new Option<string?>("--sweep") { Description = "block-size: time attention and a training step, and measure the step's memory, as the context grows" };
+        sweep.AcceptOnlyFromAmong("block-size");
+        var lengths = new Option<string>("--lengths") { Description = "Context lengths for --sweep, comma-separated", DefaultValueFactory = _ => "64,128,256,512,1024,2048" };
+        var sweepOut = new Option<string>("--sweep-out") { Description = "Folder for sweep.png and sweep.json", DefaultValueFactory = _ => "bench-sweep" };
+        var command = new Command("bench", "Measure training tokens/s, GFLOP/s and fraction of the machine's peak, allocation, memory and sampling speed") { steps, warmup, vocab, sampleTokens, sampleStreams, json, profile, sweep, lengths, sweepOut };
         settings.AddTo(command);
         command.SetAction(r => Cli.Run(() =>
         {
@@ -34,6 +39,8 @@ static class BenchCommand
             if (n < 1) throw new ArgumentException($"steps must be positive, got {n}.");
             if (w < 0) throw new ArgumentException($"warmup must not be negative, got {w}.");
             bool asJson = r.GetValue(json);
+            if (r.GetValue(sweep) is not null)
+                return Sweep(resolved, r.GetValue(lengths)!, r.GetValue(sweepOut)!, asJson);
             // Real tokens when a data folder was named explicitly; synthetic otherwise (no download needed).
             bool realData = r.GetResult(command.Options.First(o => o.Name == "--data")) is { Implicit: false };
             using var data = realData ? Dataset.Open(config.Data) : null;
@@ -74,6 +81,66 @@ static class BenchCommand
         return command;
     }
 
+    /// <summary>`--sweep block-size`: attention's O(T²) time and the step's O(T) memory, as a table, sweep.json and sweep.png.</summary>
+    static int Sweep(ResolvedRun resolved, string lengthList, string folder, bool asJson)
+    {
+        if (resolved.Model is not GptConfig shape) throw new ArgumentException("--sweep block-size measures GPT presets.");
+        var lengths = lengthList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(x => int.TryParse(x, out int v) ? v : throw new ArgumentException($"--lengths: '{x}' is not a whole number.")).ToArray();
+        if (lengths.Length < 2) throw new ArgumentException("--lengths needs at least two context lengths.");
+        foreach (int t in lengths) Settings.InRange(t, 1, 1 << 16, "a --lengths value");
+        var points = ContextSweep.Run(shape, resolved.Run, lengths, progress: asJson ? null : s => Console.Error.WriteLine(s));
+        var (a, b) = ContextSweep.FitQuadratic(points.Select(p => ((double)p.T, p.AttentionMs)).ToList());
+        Directory.CreateDirectory(folder);
+        File.WriteAllText(Path.Combine(folder, "sweep.json"), JsonSerializer.Serialize(points.ToList(), BenchJsonContext.Default.ListContextSweepPoint));
+        DrawSweep(points, a, b, Path.Combine(folder, "sweep.png"));
+        if (asJson)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(points.ToList(), BenchJsonContext.Default.ListContextSweepPoint));
+            return Cli.Ok;
+        }
+        var table = new Table().AddColumn("T").AddColumn(new TableColumn("attention fwd+bwd (ms, all layers)").RightAligned())
+            .AddColumn(new TableColumn("training step (ms)").RightAligned()).AddColumn(new TableColumn("step memory (MB)").RightAligned())
+            .AddColumn(new TableColumn("materialised P (MB)").RightAligned());
+        foreach (var p in points)
+            table.AddRow($"{p.T}", $"{p.AttentionMs:F2}", $"{p.StepMs:F1}", $"{p.StepPeakBytes / 1048576.0:F1}", $"{p.NaiveAttentionBytes / 1048576.0:F1}");
+        AnsiConsole.Write(table);
+        Console.WriteLine($"attention ≈ {a:E3}·T² + {b:E3}·T ms ({Sharpformer.Kernels.Simd.Path}); plot in {Path.Combine(folder, "sweep.png")}");
+        return Cli.Ok;
+    }
+
+    static void DrawSweep(IReadOnlyList<ContextSweepPoint> points, double a, double b, string path)
+    {
+        double[] t = points.Select(p => (double)p.T).ToArray();
+        var multiplot = new ScottPlot.Multiplot();
+        multiplot.AddPlots(2);
+        multiplot.Layout = new ScottPlot.MultiplotLayouts.Grid(1, 2);
+        var time = multiplot.GetPlot(0);
+        var measured = time.Add.Scatter(t, points.Select(p => p.AttentionMs).ToArray());
+        measured.LegendText = "attention fwd+bwd (measured)";
+        var fit = time.Add.ScatterLine(t, t.Select(x => a * x * x + b * x).ToArray());
+        fit.LegendText = $"fit {a:E2}·T² + {b:E2}·T";
+        var linear = time.Add.ScatterLine(t, t.Select(x => points[^1].AttentionMs * x / t[^1]).ToArray());
+        linear.LegendText = "∝ T (for comparison)";
+        linear.LinePattern = ScottPlot.LinePattern.Dashed;
+        var step = time.Add.Scatter(t, points.Select(p => p.StepMs).ToArray());
+        step.LegendText = "whole training step";
+        time.Title("Time against context length");
+        time.XLabel("context length T");
+        time.YLabel("ms");
+        time.ShowLegend(ScottPlot.Alignment.UpperLeft);
+        var memory = multiplot.GetPlot(1);
+        var ours = memory.Add.Scatter(t, points.Select(p => p.StepPeakBytes / 1048576.0).ToArray());
+        ours.LegendText = "training step (measured, flash-style)";
+        var naive = memory.Add.Scatter(t, points.Select(p => (p.StepPeakBytes + p.NaiveAttentionBytes) / 1048576.0).ToArray());
+        naive.LegendText = "the same step keeping [H, T, T] per layer (naive attention)";
+        memory.Title("Memory against context length");
+        memory.XLabel("context length T");
+        memory.YLabel("MB");
+        memory.ShowLegend(ScottPlot.Alignment.UpperLeft);
+        multiplot.SavePng(path, 1400, 560);
+    }
+
     static ArrayTokenSource Synthetic(int vocab, int seed)
     {
         var rng = new Rng((ulong)seed);
@@ -85,4 +152,5 @@ static class BenchCommand
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(BenchmarkResult))]
+[JsonSerializable(typeof(List<ContextSweepPoint>))]
 partial class BenchJsonContext : JsonSerializerContext;

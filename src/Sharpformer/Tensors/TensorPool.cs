@@ -98,6 +98,15 @@ public static unsafe class TensorPool
         lock (gate) bytesRented -= (long)RoundUp(bytes == 0 ? 1 : bytes);
     }
 
+    /// <summary>Bytes rented right now.</summary>
+    public static long BytesRented { get { lock (gate) return bytesRented; } }
+
+    /// <summary>Starts a new peak from what is rented now, to measure what one piece of work needs at most.</summary>
+    public static void ResetPeak()
+    {
+        lock (gate) peakBytesRented = bytesRented;
+    }
+
     /// <summary>Frees every idle pooled buffer. Rented buffers are unaffected.</summary>
     public static void Trim()
     {

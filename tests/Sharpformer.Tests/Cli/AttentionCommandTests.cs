@@ -74,3 +74,27 @@ public class AttentionCommandTests
         finally { Directory.Delete(root, recursive: true); }
     }
 }
+
+/// <summary>`bench --sweep block-size`: a point per context length, memory growing linearly, and the plot.</summary>
+public class ContextSweepTests
+{
+    [Fact]
+    public void SweepWritesPointsAndAPlot()
+    {
+        string root = Directory.CreateTempSubdirectory("sf-sweep-").FullName;
+        try
+        {
+            var r = CliRunner.Run(root, "bench", "--preset", "shakespeare-char-baby", "--sweep", "block-size", "--lengths", "16,32,64", "--threads", "2");
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "bench-sweep", "sweep.json")));
+            var points = json.RootElement.EnumerateArray().ToArray();
+            Assert.Equal([16, 32, 64], points.Select(p => p.GetProperty("t").GetInt32()));
+            long[] memory = points.Select(p => p.GetProperty("step_peak_bytes").GetInt64()).ToArray();
+            Assert.True(memory[2] < 6 * memory[0], $"step memory should grow about linearly: {string.Join(", ", memory)}");
+            Assert.Equal(4 * points[0].GetProperty("naive_attention_bytes").GetInt64(), points[1].GetProperty("naive_attention_bytes").GetInt64());
+            Assert.True(new FileInfo(Path.Combine(root, "bench-sweep", "sweep.png")).Length > 1000);
+            Assert.Equal((2.0, 3.0), Sharpformer.Benchmarking.ContextSweep.FitQuadratic([(1, 5), (2, 14), (3, 27)]));
+        }
+        finally { Directory.Delete(root, recursive: true); }
+    }
+}
