@@ -152,7 +152,9 @@ sealed class TrainingOptions
         }
         // A new GPT's context is the run's block size, as in nanoGPT.
         if (model is GptConfig newGpt) model = newGpt with { BlockSize = run.BlockSize };
-        run.Validate(); // the model is validated where it is built: on resume or init-from, the checkpoint's shape applies
+        run.Validate();
+        // A model option out of range is an error now, before any file is read (the full shape is checked again where it is built).
+        if (model is GptConfig shape && given.Any(g => g.Model is not null)) shape.Validate(); // the model is validated where it is built: on resume or init-from, the checkpoint's shape applies
         return new ResolvedRun(model, run, given);
     }
 
