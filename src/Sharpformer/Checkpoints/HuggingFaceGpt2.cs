@@ -183,7 +183,7 @@ public static class HuggingFaceGpt2
         string path = Path.Combine(folder, ConfigFile);
         if (!File.Exists(path)) throw new FileNotFoundException($"'{folder}' has no {ConfigFile}.");
         JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
+        try { doc = JsonDocument.Parse(File.ReadAllText(path)); } // text, so bytes that are not UTF-8 cannot fail later inside GetString
         catch (JsonException e) { throw new InvalidDataException($"{path} is not valid JSON: {e.Message}"); }
         using (doc)
         {
@@ -207,7 +207,7 @@ public static class HuggingFaceGpt2
             string activation = Field("activation_function") switch
             {
                 null => "gelu_new",
-                { ValueKind: JsonValueKind.String } a => a.GetString()!,
+                { ValueKind: JsonValueKind.String } a => Text(a),
                 var a => throw new InvalidDataException($"{path}: 'activation_function' must be a string, not {Describe(a.Value)}."),
             };
             var config = new GptConfig
@@ -231,6 +231,13 @@ public static class HuggingFaceGpt2
             catch (ArgumentException e) { throw new InvalidDataException($"{path}: {e.Message}"); }
             return config;
         }
+    }
+
+    /// <summary>A JSON string's text; an escaped lone surrogate is invalid data, not a crash.</summary>
+    static string Text(JsonElement e)
+    {
+        try { return e.GetString()!; }
+        catch (InvalidOperationException) { throw new InvalidDataException($"{ConfigFile}: {e.GetRawText()} is not valid text."); }
     }
 
     /// <summary>A JSON value's kind (and a short excerpt) for error messages.</summary>
