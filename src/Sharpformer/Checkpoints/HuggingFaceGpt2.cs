@@ -55,11 +55,14 @@ public static class HuggingFaceGpt2
         }
         bool hasBias = st.Contains(Prefix + "ln_f.bias") || st.Contains("ln_f.bias");
         config = config with { Bias = hasBias };
-        // The config is checked against the tensors before the model is allocated (a config claiming a
-        // huge model beside a small file is an error, not gigabytes of zeros).
-        long inFile = st.Tensors.Where(t => !IsIgnored(t.Name) && t.Name != "lm_head.weight").Sum(t => t.ElementCount);
-        if (inFile != config.ParameterElements())
-            throw new InvalidDataException($"{ModelFile} holds {inFile:N0} weights but {ConfigFile} (n_layer {config.NLayer}, n_embd {config.NEmbd}, n_positions {config.BlockSize}, vocab_size {config.VocabSize}) implies {config.ParameterElements():N0}.");
+        // Every tensor the config implies is checked by name and shape before the model is allocated (a config
+        // claiming a huge model beside a small file is an error, not gigabytes of zeros).
+        foreach (var (name, shape) in HfTensors(config).Where(t => hasBias || !t.Name.EndsWith(".bias")))
+        {
+            var info = st[Find(name)];
+            if (!info.Shape.SequenceEqual(shape))
+                throw new InvalidDataException($"{ModelFile}: tensor '{info.Name}' has shape {info.ShapeText} but {ConfigFile} (n_layer {config.NLayer}, n_embd {config.NEmbd}, n_positions {config.BlockSize}, vocab_size {config.VocabSize}) implies [{string.Join(", ", shape)}].");
+        }
         var model = new Gpt(config);
 
         var known = new HashSet<string>();
