@@ -7,16 +7,8 @@ using Sharpformer.Training;
 namespace Sharpformer.Tests.Checkpoints;
 
 /// <summary>What interrupted saves leave (checkpoint.tmp-*, checkpoint.old-*, loss.png.tmp.png) is recovered or removed at the next start; nothing else is touched.</summary>
-public sealed class CheckpointRecoveryTests : IDisposable
+public sealed class CheckpointRecoveryTests : TinyCheckpoint
 {
-    readonly string root = Directory.CreateTempSubdirectory("sf-recover-").FullName;
-    static readonly GptConfig Shape = new() { VocabSize = 11, BlockSize = 8, NLayer = 1, NHead = 2, NEmbd = 8 };
-    static readonly TokenizerSpec Vocabulary = new() { Kind = "char", VocabSize = 11, Chars = "abcdefghijk" };
-
-    public void Dispose() => Directory.Delete(root, recursive: true);
-
-    string In(string name) => Path.Combine(root, name);
-
     /// <summary>A checkpoint folder recording <paramref name="iteration"/> (weights from <paramref name="seed"/>).</summary>
     void Saved(string name, int iteration, int seed = 1)
     {

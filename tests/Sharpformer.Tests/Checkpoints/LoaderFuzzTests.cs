@@ -16,15 +16,10 @@ namespace Sharpformer.Tests.Checkpoints;
 /// either loads or fails with one InvalidDataException or ArgumentException, never another exception, and
 /// allocates a bounded amount.
 /// </summary>
-public sealed class LoaderFuzzTests : IDisposable
+public sealed class LoaderFuzzTests : TinyCheckpoint
 {
     const int Cases = 2000;
     const long AllocationBound = 64L << 20;
-    readonly string root = Directory.CreateTempSubdirectory("sf-fuzz-").FullName;
-    static readonly GptConfig Shape = new() { VocabSize = 11, BlockSize = 8, NLayer = 1, NHead = 2, NEmbd = 8 };
-    static readonly TokenizerSpec Vocabulary = new() { Kind = "char", VocabSize = 11, Chars = "abcdefghijk" };
-
-    public void Dispose() => Directory.Delete(root, recursive: true);
 
     static readonly string[] Hostile =
     [

@@ -1,4 +1,5 @@
 using Sharpformer.Checkpoints;
+using Sharpformer.Tests.Checkpoints;
 using Sharpformer.Models;
 using Sharpformer.Text;
 
@@ -9,16 +10,8 @@ namespace Sharpformer.Tests.Cli;
 /// unless --overwrite, and then replace only their own files, never the source); every numeric option has a
 /// range checked before any file is read; a Hugging Face config.json of the wrong shape is one error line.
 /// </summary>
-public sealed class OverwriteAndRangeTests : IDisposable
+public sealed class OverwriteAndRangeTests : TinyCheckpoint
 {
-    readonly string root = Directory.CreateTempSubdirectory("sf-overwrite-").FullName;
-    static readonly GptConfig Shape = new() { VocabSize = 11, BlockSize = 8, NLayer = 1, NHead = 2, NEmbd = 8 };
-    static readonly TokenizerSpec Vocabulary = new() { Kind = "char", VocabSize = 11, Chars = "abcdefghijk" };
-
-    public void Dispose() => Directory.Delete(root, recursive: true);
-
-    string In(string name) => Path.Combine(root, name);
-
     /// <summary>Exactly one line on stderr, an error naming what is wrong; nothing on the way that looks like a stack trace.</summary>
     static void AssertOneErrorLine(CliRunner.Result r, params string[] mentions)
     {
