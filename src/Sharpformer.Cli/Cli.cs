@@ -6,6 +6,8 @@ namespace Sharpformer.Cli;
 static class Cli
 {
     public const int Ok = 0, Error = 1, UsageError = 2;
+    /// <summary>Stopped by Ctrl+C (SIGINT) after saving, as a shell reports a process ended by SIGINT: 128 + 2.</summary>
+    public const int Interrupted = 130;
 
     public static void Fail(string message)
     {

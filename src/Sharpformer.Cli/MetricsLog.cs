@@ -17,7 +17,11 @@ sealed class MetricsLog
         Directory.CreateDirectory(outDir);
         jsonlPath = Path.Combine(outDir, "metrics.jsonl");
         pngPath = Path.Combine(outDir, "loss.png");
+        // A plot being written when a run was killed; the next plot replaces loss.png anyway.
+        if (File.Exists(TempPng)) File.Delete(TempPng);
     }
+
+    string TempPng => pngPath + ".tmp.png";
 
     public void Step(int iter, float loss, float lr, float gradNorm, double ms, double tokensPerS)
     {
@@ -61,9 +65,8 @@ sealed class MetricsLog
         plot.XLabel("iteration");
         plot.YLabel("cross-entropy (nats/token)");
         plot.ShowLegend(Alignment.UpperRight);
-        string temp = pngPath + ".tmp.png";
-        plot.SavePng(temp, 900, 540);
-        File.Move(temp, pngPath, overwrite: true);
+        plot.SavePng(TempPng, 900, 540);
+        File.Move(TempPng, pngPath, overwrite: true);
     }
 
     public static string Invariant(double v) => v.ToString("0.####", CultureInfo.InvariantCulture);

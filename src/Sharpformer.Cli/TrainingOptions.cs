@@ -152,7 +152,16 @@ sealed class TrainingOptions
         }
         // A new GPT's context is the run's block size, as in nanoGPT.
         if (model is GptConfig newGpt) model = newGpt with { BlockSize = run.BlockSize };
-        run.Validate(); // the model is validated where it is built: on resume or init-from, the checkpoint's shape applies
+        run.Validate();
+        // Each model option's own range is checked now, before any file is read; the whole shape is checked where
+        // the model is built (on resume the checkpoint's shape applies, and a contradicting option is named there).
+        if (model is GptConfig shape && given.Any(g => g.Model is not null))
+        {
+            Settings.InRange(shape.NLayer, 1, Settings.MaxLayers, "n-layer");
+            Settings.InRange(shape.NHead, 1, Settings.MaxWidth, "n-head");
+            Settings.InRange(shape.NEmbd, 1, Settings.MaxWidth, "n-embd");
+            Settings.Probability(shape.Dropout, "dropout");
+        } // the model is validated where it is built: on resume or init-from, the checkpoint's shape applies
         return new ResolvedRun(model, run, given);
     }
 

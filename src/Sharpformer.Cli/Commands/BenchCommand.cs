@@ -18,11 +18,11 @@ static class BenchCommand
     public static Command Create()
     {
         var settings = new TrainingOptions(includeRunSettings: false);
-        var steps = new Option<int>("--steps") { Description = "Timed training steps", DefaultValueFactory = _ => 20 };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps (warm-up also lasts at least 2 s)", DefaultValueFactory = _ => 3 };
-        var vocab = new Option<int>("--vocab-size") { Description = "Vocabulary of the synthetic tokens when no --data is given", DefaultValueFactory = _ => 65 };
-        var sampleTokens = new Option<int>("--sample-tokens") { Description = "Tokens sampled for the sampling figure", DefaultValueFactory = _ => 500 };
-        var sampleStreams = new Option<int>("--sample-streams") { Description = "Samples decoded together for the sampling figure (tokens/s over all of them)", DefaultValueFactory = _ => 1 };
+        var steps = new Option<int>("--steps") { Description = "Timed training steps (1 to 1,048,576)", DefaultValueFactory = _ => 20 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up steps, 0 to 1,048,576 (warm-up also lasts at least 2 s)", DefaultValueFactory = _ => 3 };
+        var vocab = new Option<int>("--vocab-size") { Description = "Vocabulary of the synthetic tokens when no --data is given (1 to 65,536)", DefaultValueFactory = _ => 65 };
+        var sampleTokens = new Option<int>("--sample-tokens") { Description = $"Tokens sampled for the sampling figure (0 to {Generation.SamplingOptions.MaxNewTokensLimit:N0})", DefaultValueFactory = _ => 500 };
+        var sampleStreams = new Option<int>("--sample-streams") { Description = $"Samples decoded together for the sampling figure, 1 to {Generation.Sampler.MaxStreams} (tokens/s over all of them)", DefaultValueFactory = _ => 1 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object (for scripts)" };
         var profile = new Option<bool>("--profile") { Description = "Also time each kernel family and print where a training step's time goes" };
         var sweep = new Option<string?>("--sweep") { Description = "block-size: time attention and a training step, and measure the step's memory, as the context grows" };
@@ -33,11 +33,14 @@ static class BenchCommand
         settings.AddTo(command);
         command.SetAction(r => Cli.Run(() =>
         {
+            int n = r.GetValue(steps), w = r.GetValue(warmup);
+            Settings.InRange(n, 1, 1 << 20, "steps");
+            Settings.InRange(w, 0, 1 << 20, "warmup");
+            Settings.InRange(r.GetValue(vocab), 1, ushort.MaxValue + 1, "vocab-size");
+            Settings.InRange(r.GetValue(sampleTokens), 0, Generation.SamplingOptions.MaxNewTokensLimit, "sample-tokens");
+            Settings.InRange(r.GetValue(sampleStreams), 1, Generation.Sampler.MaxStreams, "sample-streams");
             var resolved = settings.Resolve(r, fallback: Presets.Get("shakespeare-char-baby"));
             var config = resolved.Run;
-            int n = r.GetValue(steps), w = r.GetValue(warmup);
-            if (n < 1) throw new ArgumentException($"steps must be positive, got {n}.");
-            if (w < 0) throw new ArgumentException($"warmup must not be negative, got {w}.");
             bool asJson = r.GetValue(json);
             if (r.GetValue(sweep) is not null)
                 return Sweep(resolved, r.GetValue(lengths)!, r.GetValue(sweepOut)!, asJson);

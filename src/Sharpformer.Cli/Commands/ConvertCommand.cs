@@ -14,7 +14,8 @@ static class ConvertCommand
         var fromHf = new Option<string?>("--from-hf") { Description = "Hugging Face GPT-2 folder (config.json + model.safetensors) to import" };
         var toHf = new Option<string?>("--to-hf") { Description = "Sharpformer checkpoint to export in the Hugging Face GPT-2 layout" };
         var output = new Option<string>("--out") { Description = "Folder to write", Required = true };
-        var command = new Command("convert", "Import or export checkpoints in the Hugging Face GPT-2 layout") { fromHf, toHf, output };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Write into a folder that is not empty, replacing only the files convert writes (never the source)" };
+        var command = new Command("convert", "Import or export checkpoints in the Hugging Face GPT-2 layout") { fromHf, toHf, output, overwrite };
         command.SetAction(r => Cli.Run(() =>
         {
             string? from = r.GetValue(fromHf), to = r.GetValue(toHf);
@@ -23,15 +24,20 @@ static class ConvertCommand
             if (from is not null)
             {
                 if (!Directory.Exists(from)) throw new DirectoryNotFoundException($"Hugging Face folder '{from}' does not exist.");
+                OutputFolder.EnsureWritable(outDir, [Checkpoint.ModelFile, Checkpoint.ConfigFile], r.GetValue(overwrite), from);
+                // Imported weights beside another run's optimizer state would resume as neither run.
+                if (File.Exists(Path.Combine(outDir, Checkpoint.TrainerStateFile)) || File.Exists(Path.Combine(outDir, Checkpoint.TrainerFile)))
+                    throw new IOException($"'{outDir}' holds a training checkpoint's trainer state; importing there would pair it with other weights. Choose another folder.");
                 var model = HuggingFaceGpt2.Import(from);
-                Checkpoint.Save(outDir, model, Gpt2Tokenizer.Instance.Spec);
+                OutputFolder.Write(outDir, folder => Checkpoint.Save(folder, model, Gpt2Tokenizer.Instance.Spec));
                 Console.WriteLine($"imported {from} ({model.CountParameters(nonEmbedding: false):N0} parameters) into {outDir}");
             }
             else
             {
+                OutputFolder.EnsureWritable(outDir, [HuggingFaceGpt2.ModelFile, HuggingFaceGpt2.ConfigFile], r.GetValue(overwrite), to!, Checkpoint.Resolve(to!));
                 var (loaded, config) = Checkpoint.Load(to!);
                 if (loaded is not Gpt model) throw new ArgumentException($"Only GPT checkpoints export to the Hugging Face GPT-2 layout; '{to}' holds a {loaded.Config.Kind} model.");
-                HuggingFaceGpt2.Export(model, outDir);
+                OutputFolder.Write(outDir, folder => HuggingFaceGpt2.Export(model, folder));
                 Console.WriteLine($"exported {to} in the Hugging Face GPT-2 layout to {outDir}" + (config.Tokenizer.Kind != "gpt2" ? $" (note: it uses a {config.Tokenizer.Kind} tokenizer, not GPT-2's)" : ""));
             }
             return Cli.Ok;

@@ -15,14 +15,18 @@ static class EvalCommand
         var data = new Option<string>("--data") { Description = "Prepared data folder", Required = true };
         var split = new Option<string>("--split") { Description = "val or train", DefaultValueFactory = _ => "val" };
         split.AcceptOnlyFromAmong("val", "train");
-        var iters = new Option<int>("--eval-iters") { Description = "Batches to average", DefaultValueFactory = _ => 200 };
-        var batch = new Option<int>("--batch-size") { Description = "Sequences per batch", DefaultValueFactory = _ => 12 };
-        var block = new Option<int?>("--block-size") { Description = "Context length (default: the model's)" };
-        var seed = new Option<int>("--seed") { Description = "Random seed for the batches", DefaultValueFactory = _ => 1337 };
-        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: processor count)" };
+        var iters = new Option<int>("--eval-iters") { Description = "Batches to average (1 to 1,048,576)", DefaultValueFactory = _ => 200 };
+        var batch = new Option<int>("--batch-size") { Description = "Sequences per batch (1 to 1,048,576)", DefaultValueFactory = _ => 12 };
+        var block = new Option<int?>("--block-size") { Description = "Context length (1 to the model's, which is the default)" };
+        var seed = new Option<int>("--seed") { Description = "Random seed for the batches (any 32-bit integer)", DefaultValueFactory = _ => 1337 };
+        var threads = new Option<int>("--threads") { Description = $"Kernel threads (0 to {RunSettings.MaxThreads:N0}; default 0: processor count)" };
         var command = new Command("eval", "Print a checkpoint's loss on a data split") { checkpoint, data, split, iters, batch, block, seed, threads };
         command.SetAction(r => Cli.Run(() =>
         {
+            Settings.InRange(r.GetValue(threads), 0, RunSettings.MaxThreads, "threads");
+            Settings.InRange(r.GetValue(batch), 1, 1 << 20, "batch-size");
+            Settings.InRange(r.GetValue(iters), 1, 1 << 20, "eval-iters");
+            if (r.GetValue(block) is { } b) Settings.InRange(b, 1, Settings.MaxContext, "block-size");
             if (r.GetValue(threads) is > 0 and var t) Parallelism.ThreadCount = t;
             using var dataset = Dataset.Open(r.GetValue(data)!);
             string path = r.GetValue(checkpoint)!;
@@ -30,8 +34,7 @@ static class EvalCommand
             if (model is not Gpt) throw new ArgumentException($"`eval` on token data needs a GPT checkpoint, but '{path}' holds a {model.Config.Kind} model.");
             int blockSize = r.GetValue(block) ?? model.Config.ContextLength, batchSize = r.GetValue(batch), evalIters = r.GetValue(iters);
             Settings.InRange(blockSize, 1, model.Config.ContextLength, "block-size");
-            Settings.InRange(batchSize, 1, 1 << 20, "batch-size");
-            Settings.InRange(evalIters, 1, 1 << 20, "eval-iters");
+            Settings.InRange((long)batchSize * blockSize, 1, 1 << 26, "batch-size x block-size");
             string name = r.GetValue(split)!;
             var source = new LanguageModelBatches(name == "train" ? dataset.Train : dataset.Val, batchSize, blockSize, name);
             float loss = Trainer.MeanLoss(model, source, evalIters, (ulong)r.GetValue(seed));

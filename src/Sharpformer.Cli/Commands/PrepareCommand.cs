@@ -2,6 +2,7 @@ using System.CommandLine;
 using Sharpformer.Models;
 using Sharpformer.Data;
 using Sharpformer.Text;
+using Sharpformer.Checkpoints;
 
 namespace Sharpformer.Cli.Commands;
 
@@ -17,7 +18,8 @@ static class PrepareCommand
         var output = new Option<string?>("--out") { Description = "Output folder (default: data/shakespeare_char, data/shakespeare or data/text)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "char or gpt2 (default: char, gpt2 for shakespeare)" };
         tokenizer.AcceptOnlyFromAmong("char", "gpt2");
-        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer, download };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Write into a folder that is not empty, replacing only train.bin, val.bin and meta.json (never the input)" };
+        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer, download, overwrite };
         command.SetAction(r => Cli.Run(() =>
         {
             string kind = r.GetValue(dataset)!;
@@ -26,11 +28,14 @@ static class PrepareCommand
             string? file = r.GetValue(input);
             if (kind == "text" && file is null) throw new ArgumentException("prepare text needs --input FILE.");
             if (r.GetValue(download) && (file is not null || kind == "text")) throw new ArgumentException("--download fetches Tiny Shakespeare; it cannot be combined with --input or prepare text.");
-            Run(file, outDir, tok, r.GetValue(download));
+            Run(file, outDir, tok, r.GetValue(download), r.GetValue(overwrite));
             return Cli.Ok;
         }));
         return command;
     }
+
+    /// <summary>The files prepare writes (and with --overwrite replaces); nothing else in the folder is touched.</summary>
+    static readonly string[] Files = ["train.bin", "val.bin", Dataset.MetaFile];
 
     public static string DefaultFolder(string kind, string tokenizer) => kind switch
     {
@@ -40,8 +45,9 @@ static class PrepareCommand
     };
 
     /// <summary>Prepares a folder from a file, or from Tiny Shakespeare (shipped, or downloaded on request) when <paramref name="input"/> is null.</summary>
-    public static void Run(string? input, string outDir, string tokenizer, bool download = false)
+    public static void Run(string? input, string outDir, string tokenizer, bool download = false, bool overwrite = false)
     {
+        OutputFolder.EnsureWritable(outDir, Files, overwrite, input is null ? [] : [input]);
         string text;
         if (input is not null) text = TextFile.Read(input);
         else if (download)

@@ -15,16 +15,18 @@ static class SampleCommand
         var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, out-dir holding one, or Hugging Face GPT-2 folder", Required = true };
         var start = new Option<string>("--start") { Description = "Prompt text", DefaultValueFactory = _ => "\n" };
         var startFile = new Option<string?>("--start-file") { Description = "Read the prompt from a file" };
-        var numSamples = new Option<int>("--num-samples") { Description = "Samples to draw", DefaultValueFactory = _ => 10 };
-        var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens per sample", DefaultValueFactory = _ => 500 };
-        var temperature = new Option<float>("--temperature") { Description = "Softmax temperature (0: greedy)", DefaultValueFactory = _ => 0.8f };
-        var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0: all)", DefaultValueFactory = _ => 200 };
-        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling mass (1: off)", DefaultValueFactory = _ => 1f };
-        var seed = new Option<int>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 1337 };
-        var threads = new Option<int>("--threads") { Description = "Kernel threads (default: processor count)" };
+        var numSamples = new Option<int>("--num-samples") { Description = $"Samples to draw (1 to {MaxSamples:N0})", DefaultValueFactory = _ => 10 };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = $"Tokens per sample (0 to {SamplingOptions.MaxNewTokensLimit:N0})", DefaultValueFactory = _ => 500 };
+        var temperature = new Option<float>("--temperature") { Description = "Softmax temperature (0: greedy; finite, at least 0)", DefaultValueFactory = _ => 0.8f };
+        var topK = new Option<int>("--top-k") { Description = "Keep the k most likely tokens (0: all; at most the vocabulary limit 16,777,216)", DefaultValueFactory = _ => 200 };
+        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling mass, in (0, 1] (1: off)", DefaultValueFactory = _ => 1f };
+        var seed = new Option<int>("--seed") { Description = "Random seed (any 32-bit integer)", DefaultValueFactory = _ => 1337 };
+        var threads = new Option<int>("--threads") { Description = $"Kernel threads (0 to {Training.RunSettings.MaxThreads:N0}; default 0: processor count)" };
         var command = new Command("sample", "Generate text from a checkpoint") { checkpoint, start, startFile, numSamples, maxNew, temperature, topK, topP, seed, threads };
         command.SetAction(r => Cli.Run(() =>
         {
+            Settings.InRange(r.GetValue(threads), 0, Training.RunSettings.MaxThreads, "threads");
+            Settings.InRange(r.GetValue(numSamples), 1, MaxSamples, "num-samples");
             if (r.GetValue(threads) is > 0 and var t) Parallelism.ThreadCount = t;
             var options = new SamplingOptions
             {
@@ -36,7 +38,6 @@ static class SampleCommand
             };
             options.Validate();
             int samples = r.GetValue(numSamples);
-            if (samples < 1) throw new ArgumentException($"num-samples must be positive, got {samples}.");
             string prompt = r.GetValue(startFile) is { } file
                 ? (File.Exists(file) ? File.ReadAllText(file) : throw new FileNotFoundException($"Start file '{file}' does not exist."))
                 : r.GetValue(start)!;
@@ -79,6 +80,8 @@ static class SampleCommand
         }));
         return command;
     }
+
+    const int MaxSamples = 1 << 20;
 
     /// <summary>Samples to run together: at most the sampler's limit, and no more than 1 GB of key/value cache.</summary>
     static int GroupSize(Models.Gpt model, int remaining)

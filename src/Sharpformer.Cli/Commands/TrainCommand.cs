@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using System.Text;
 using Sharpformer.Checkpoints;
 using Sharpformer.Data;
@@ -20,9 +21,13 @@ static class TrainCommand
         var settings = new TrainingOptions();
         var command = new Command("train", "Train a GPT (from scratch, resumed, or from a checkpoint) with AdamW, warm-up + cosine schedule and clipping");
         settings.AddTo(command);
-        var sampleAfter = new Option<int>("--sample-tokens") { Description = "Characters/tokens to sample when training ends (0: none)", DefaultValueFactory = _ => 300 };
+        var sampleAfter = new Option<int>("--sample-tokens") { Description = $"Characters/tokens to sample when training ends (0: none; at most {SamplingOptions.MaxNewTokensLimit:N0})", DefaultValueFactory = _ => 300 };
         command.Options.Add(sampleAfter);
-        command.SetAction(r => Cli.Run(() => Run(settings.Resolve(r), r.GetValue(sampleAfter))));
+        command.SetAction(r => Cli.Run(() =>
+        {
+            Settings.InRange(r.GetValue(sampleAfter), 0, SamplingOptions.MaxNewTokensLimit, "sample-tokens");
+            return Run(settings.Resolve(r), r.GetValue(sampleAfter));
+        }));
         return command;
     }
 
@@ -31,6 +36,9 @@ static class TrainCommand
         var config = resolved.Run;
         bool resume = config.InitFrom == "resume";
         string checkpointDir = Path.Combine(config.OutDir, Checkpoint.FolderName);
+        // Before anything is read or written: one process per out-dir, and the leftovers of interrupted saves tidied.
+        using var outDirLock = OutDirLock.Acquire(config.OutDir);
+        foreach (var line in CheckpointRecovery.Recover(checkpointDir)) Console.WriteLine(line);
         var overridden = new List<string>();
         Model? model = null;
         IReadOnlyDictionary<string, TokenizerSpec>? modelTokenizers = null;
@@ -66,33 +74,49 @@ static class TrainCommand
         else if (overridden.Count > 0)
             Console.WriteLine($"changed from the loaded model: {string.Join(", ", overridden)}");
 
+        // Ctrl+C (SIGINT) once: finish this iteration, save, exit 130. Twice: the default action ends the process at
+        // once, even inside an evaluation (a save in progress leaves the previous checkpoint, see AtomicFolder).
         using var cancel = new CancellationTokenSource();
-        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); Console.Error.WriteLine("stopping after this iteration (Ctrl+C again to abort)"); };
-        Console.CancelKeyPress += onCancel;
-        try
+        using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, signal =>
         {
-            trainer.OnEval = e =>
+            if (cancel.IsCancellationRequested)
             {
-                metrics.Eval(e.Iteration, e.TrainLoss, e.ValLoss);
-                Report($"step {e.Iteration}: train loss {e.TrainLoss:F4}, val loss {e.ValLoss:F4}");
-            };
-            trainer.SaveCheckpoint = t =>
-            {
-                Checkpoint.Save(checkpointDir, t.Model, data.Tokenizers, config, t);
-                Report($"saved checkpoint to {checkpointDir}");
-            };
-            trainer.OnStep = s =>
-            {
-                metrics.Step(s.Iteration, s.Loss, s.LearningRate, s.GradNorm, s.Milliseconds, s.TokensPerSecond);
-                progress?.Invoke(s);
-                if (Console.IsOutputRedirected || progress is null)
-                    Console.WriteLine($"iter {s.Iteration}: loss {s.Loss:F4}, lr {s.LearningRate:0.####e0}, time {s.Milliseconds:F2}ms, {s.TokensPerSecond:N0} tokens/s");
-            };
-            RunWithProgress(trainer, config, cancel.Token);
-        }
-        finally
+                Console.Error.WriteLine("aborted");
+                return;
+            }
+            signal.Cancel = true;
+            cancel.Cancel();
+            Console.Error.WriteLine("stopping after this iteration to save a checkpoint (Ctrl+C again to abort at once)");
+        });
+        int startIteration = trainer.Iteration;
+        trainer.OnEval = e =>
         {
-            Console.CancelKeyPress -= onCancel;
+            metrics.Eval(e.Iteration, e.TrainLoss, e.ValLoss);
+            Report($"step {e.Iteration}: train loss {e.TrainLoss:F4}, val loss {e.ValLoss:F4}");
+        };
+        trainer.SaveCheckpoint = t =>
+        {
+            Checkpoint.Save(checkpointDir, t.Model, data.Tokenizers, config, t);
+            Report($"saved checkpoint to {checkpointDir}");
+        };
+        trainer.OnStep = s =>
+        {
+            metrics.Step(s.Iteration, s.Loss, s.LearningRate, s.GradNorm, s.Milliseconds, s.TokensPerSecond);
+            progress?.Invoke(s);
+            if (Console.IsOutputRedirected || progress is null)
+                Console.WriteLine($"iter {s.Iteration}: loss {s.Loss:F4}, lr {s.LearningRate:0.####e0}, time {s.Milliseconds:F2}ms, {s.TokensPerSecond:N0} tokens/s");
+        };
+        RunWithProgress(trainer, config, cancel.Token);
+        if (cancel.IsCancellationRequested && trainer.Iteration <= config.MaxIters && !config.EvalOnly)
+        {
+            if (trainer.Iteration == startIteration)
+            {
+                Console.WriteLine($"interrupted at iteration {trainer.Iteration}, before any training step of this run: nothing to save");
+                return Cli.Interrupted;
+            }
+            Checkpoint.Save(checkpointDir, trainer.Model, data.Tokenizers, config, trainer);
+            Console.WriteLine($"interrupted: saved a resumable checkpoint at iteration {trainer.Iteration} to {checkpointDir}; continue with --init-from resume --out-dir {config.OutDir}");
+            return Cli.Interrupted;
         }
         Console.WriteLine($"best val loss {trainer.BestValLoss:F4}; metrics in {Path.Combine(config.OutDir, "metrics.jsonl")}, plot in {Path.Combine(config.OutDir, "loss.png")}");
 

@@ -62,7 +62,7 @@ public static class Checkpoint
         throw new DirectoryNotFoundException($"No checkpoint at '{path}' (expected {ConfigFile} and {ModelFile} there or in '{Path.Combine(path, FolderName)}').");
     }
 
-    static int SafeIteration(string folder)
+    internal static int SafeIteration(string folder)
     {
         try { return ReadProgress(folder)?.Iteration ?? -1; }
         catch (InvalidDataException) { return -1; }
@@ -115,6 +115,7 @@ public static class Checkpoint
             if (version == 1) UpgradeFromVersion1(root);
             config = root.Deserialize(CheckpointJsonContext.Default.CheckpointConfig) ?? throw new JsonException("empty");
             if (config.Model is null) throw new JsonException("no model config");
+            if (config.Tokenizers is null) throw new JsonException("tokenizers is null");
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or NotSupportedException or FormatException)
         {
@@ -126,6 +127,7 @@ public static class Checkpoint
             config.Training?.Validate();
         }
         catch (ArgumentException e) { throw new InvalidDataException($"{path}: {e.Message}"); }
+        foreach (var (role, spec) in config.Tokenizers) spec.Validate($"{path}, tokenizer '{role}'");
         return config;
     }
 

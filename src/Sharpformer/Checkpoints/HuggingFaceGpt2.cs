@@ -13,13 +13,14 @@ namespace Sharpformer.Checkpoints;
 /// </summary>
 public static class HuggingFaceGpt2
 {
+    public const string ModelFile = "model.safetensors", ConfigFile = "config.json";
     const string Prefix = "transformer.";
     static readonly string[] Conv1D = [".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight"];
 
     /// <summary>True when a folder looks like a Hugging Face model (config.json with model_type or n_positions).</summary>
     public static bool IsHuggingFaceFolder(string folder)
     {
-        string config = Path.Combine(folder, "config.json");
+        string config = Path.Combine(folder, ConfigFile);
         if (!File.Exists(config)) return false;
         try
         {
@@ -32,11 +33,14 @@ public static class HuggingFaceGpt2
 
     static bool IsConv1D(string name) => Conv1D.Any(name.EndsWith);
 
+    /// <summary>The causal-mask buffers some GPT-2 files carry; they are not weights.</summary>
+    static bool IsIgnored(string name) => name.EndsWith(".attn.bias") || name.EndsWith(".attn.masked_bias");
+
     /// <summary>Reads a Hugging Face GPT-2 folder into a model, checking every tensor against config.json.</summary>
     public static Gpt Import(string folder)
     {
         var config = ReadConfig(folder);
-        string file = Path.Combine(folder, "model.safetensors");
+        string file = Path.Combine(folder, ModelFile);
         if (!File.Exists(file))
             throw new FileNotFoundException(File.Exists(Path.Combine(folder, "pytorch_model.bin"))
                 ? $"'{folder}' holds pytorch_model.bin but no model.safetensors; Sharpformer reads safetensors only (convert with save_pretrained(safe_serialization=True))."
@@ -51,6 +55,14 @@ public static class HuggingFaceGpt2
         }
         bool hasBias = st.Contains(Prefix + "ln_f.bias") || st.Contains("ln_f.bias");
         config = config with { Bias = hasBias };
+        // Every tensor the config implies is checked by name and shape before the model is allocated (a config
+        // claiming a huge model beside a small file is an error, not gigabytes of zeros).
+        foreach (var (name, shape) in HfTensors(config).Where(t => hasBias || !t.Name.EndsWith(".bias")))
+        {
+            var info = st[Find(name)];
+            if (!info.Shape.SequenceEqual(shape))
+                throw new InvalidDataException($"{ModelFile}: tensor '{info.Name}' has shape {info.ShapeText} but {ConfigFile} (n_layer {config.NLayer}, n_embd {config.NEmbd}, n_positions {config.BlockSize}, vocab_size {config.VocabSize}) implies [{string.Join(", ", shape)}].");
+        }
         var model = new Gpt(config);
 
         var known = new HashSet<string>();
@@ -79,7 +91,7 @@ public static class HuggingFaceGpt2
 
         foreach (var t in st.Tensors)
         {
-            if (known.Contains(t.Name) || t.Name.EndsWith(".attn.bias") || t.Name.EndsWith(".attn.masked_bias")) continue;
+            if (known.Contains(t.Name) || IsIgnored(t.Name)) continue;
             if (t.Name is "lm_head.weight")
             {
                 var wte = model.FindParameter(Prefix + "wte.weight")!;
@@ -168,21 +180,39 @@ public static class HuggingFaceGpt2
         yield return (Prefix + "ln_f.bias", [C]);
     }
 
-    static GptConfig ReadConfig(string folder)
+    /// <summary>Reads config.json, checking each field's JSON type by name: a wrong type, null or a non-object file is one clear error.</summary>
+    internal static GptConfig ReadConfig(string folder)
     {
-        string path = Path.Combine(folder, "config.json");
-        if (!File.Exists(path)) throw new FileNotFoundException($"'{folder}' has no config.json.");
-        try
+        string path = Path.Combine(folder, ConfigFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"'{folder}' has no {ConfigFile}.");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(File.ReadAllText(path)); } // text, so bytes that are not UTF-8 cannot fail later inside GetString
+        catch (JsonException e) { throw new InvalidDataException($"{path} is not valid JSON: {e.Message}"); }
+        using (doc)
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
             var r = doc.RootElement;
+            if (r.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path} must hold a JSON object, not {Describe(r)}.");
+            JsonElement? Field(string name) => r.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
             int Int(string name, string? alternative = null)
             {
-                if (r.TryGetProperty(name, out var v) && v.TryGetInt32(out int i)) return i;
-                if (alternative is not null && r.TryGetProperty(alternative, out v) && v.TryGetInt32(out i)) return i;
-                throw new InvalidDataException($"{path} has no integer '{name}'.");
+                var v = Field(name) ?? (alternative is null ? null : Field(alternative));
+                if (v is { ValueKind: JsonValueKind.Number } n && n.TryGetInt32(out int i)) return i;
+                throw new InvalidDataException(v is null
+                    ? $"{path} has no '{name}'{(alternative is null ? "" : $" (nor '{alternative}')")}."
+                    : $"{path}: '{name}' must be a 32-bit integer, not {Describe(v.Value)}.");
             }
-            string activation = r.TryGetProperty("activation_function", out var a) ? a.GetString() ?? "gelu_new" : "gelu_new";
+            float Number(string name, float fallback)
+            {
+                if (Field(name) is not { } v) return fallback;
+                if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && double.IsFinite((float)d)) return (float)d;
+                throw new InvalidDataException($"{path}: '{name}' must be a finite number, not {Describe(v)}.");
+            }
+            string activation = Field("activation_function") switch
+            {
+                null => "gelu_new",
+                { ValueKind: JsonValueKind.String } a => Text(a),
+                var a => throw new InvalidDataException($"{path}: 'activation_function' must be a string, not {Describe(a.Value)}."),
+            };
             var config = new GptConfig
             {
                 NLayer = Int("n_layer"),
@@ -190,7 +220,7 @@ public static class HuggingFaceGpt2
                 NEmbd = Int("n_embd"),
                 BlockSize = Int("n_positions", "n_ctx"),
                 VocabSize = Int("vocab_size"),
-                LayerNormEpsilon = r.TryGetProperty("layer_norm_epsilon", out var eps) ? eps.GetSingle() : 1e-5f,
+                LayerNormEpsilon = Number("layer_norm_epsilon", 1e-5f),
                 Activation = activation switch
                 {
                     "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" => Activation.GeluTanh,
@@ -204,10 +234,20 @@ public static class HuggingFaceGpt2
             catch (ArgumentException e) { throw new InvalidDataException($"{path}: {e.Message}"); }
             return config;
         }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path} is not valid JSON: {e.Message}");
-        }
+    }
+
+    /// <summary>A JSON string's text; an escaped lone surrogate is invalid data, not a crash.</summary>
+    static string Text(JsonElement e)
+    {
+        try { return e.GetString()!; }
+        catch (InvalidOperationException) { throw new InvalidDataException($"{ConfigFile}: {e.GetRawText()} is not valid text."); }
+    }
+
+    /// <summary>A JSON value's kind (and a short excerpt) for error messages.</summary>
+    static string Describe(JsonElement e)
+    {
+        string text = e.GetRawText();
+        return $"{e.ValueKind.ToString().ToLowerInvariant()} {(text.Length > 40 ? text[..40] + "…" : text)}";
     }
 
     /// <summary>dst[c, r] = src[r, c] for a [rows, cols] source.</summary>

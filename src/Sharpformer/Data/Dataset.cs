@@ -30,9 +30,16 @@ public sealed class Dataset : IDisposable
         if (!File.Exists(meta))
             throw new FileNotFoundException($"Data folder '{folder}' has no {MetaFile}; create it with `sharpformer prepare`.", meta);
         TokenizerSpec spec;
-        try { spec = JsonSerializer.Deserialize(File.ReadAllText(meta), TextJsonContext.Default.TokenizerSpec) ?? throw new JsonException("empty"); }
-        catch (JsonException e) { throw new InvalidDataException($"{meta} is not a valid meta.json: {e.Message}"); }
-        return new Dataset(folder, spec, new TokenFile(Path.Combine(folder, "train.bin")), new TokenFile(Path.Combine(folder, "val.bin")));
+        try { spec = JsonSerializer.Deserialize(File.ReadAllBytes(meta), TextJsonContext.Default.TokenizerSpec) ?? throw new JsonException("the file holds null"); }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or NotSupportedException)
+        {
+            throw new InvalidDataException($"{meta} is not a valid meta.json: {e.Message}");
+        }
+        spec.Validate(meta);
+        if (spec.ModelVocabSize() > ushort.MaxValue + 1) throw new InvalidDataException($"{meta}: a vocabulary of {spec.VocabSize:N0} does not fit uint16 token files.");
+        var train = new TokenFile(Path.Combine(folder, "train.bin"));
+        try { return new Dataset(folder, spec, train, new TokenFile(Path.Combine(folder, "val.bin"))); }
+        catch { train.Dispose(); throw; }
     }
 
     public void Dispose()

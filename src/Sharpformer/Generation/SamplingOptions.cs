@@ -12,11 +12,14 @@ public sealed record SamplingOptions
     public float TopP { get; init; } = 1f;
     public ulong Seed { get; init; } = 1337;
 
+    /// <summary>The most tokens one sample may ask for (a million; memory for the tokens is reserved up front).</summary>
+    public const int MaxNewTokensLimit = 1 << 20;
+
     public void Validate()
     {
-        if (MaxNewTokens < 0) throw new ArgumentException($"max-new-tokens must not be negative, got {MaxNewTokens}.");
-        if (!(Temperature >= 0) || float.IsInfinity(Temperature)) throw new ArgumentException($"temperature must be zero or positive, got {Temperature}.");
-        if (TopK < 0) throw new ArgumentException($"top-k must not be negative, got {TopK}.");
+        Models.Settings.InRange(MaxNewTokens, 0, MaxNewTokensLimit, "max-new-tokens");
+        Models.Settings.NonNegativeFinite(Temperature, "temperature");
+        Models.Settings.InRange(TopK, 0, Models.Settings.MaxVocabulary, "top-k");
         if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"top-p must be in (0, 1], got {TopP}.");
     }
 }

@@ -133,7 +133,7 @@ public sealed class HuggingFaceTests : IDisposable
 
         string badFolder = Rewrite("bad", n => n == "transformer.wte.weight" ? null : n);
         string before = CliRunner.Fingerprint(dir);
-        var bad = CliRunner.Run(dir, "convert", "--from-hf", badFolder, "--out", "ckpt");
+        var bad = CliRunner.Run(dir, "convert", "--from-hf", badFolder, "--out", "ckpt", "--overwrite");
         Assert.NotEqual(0, bad.ExitCode);
         Assert.Contains("transformer.wte.weight", Assert.Single(bad.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
         Assert.Equal(before, CliRunner.Fingerprint(dir)); // the existing checkpoint is untouched
