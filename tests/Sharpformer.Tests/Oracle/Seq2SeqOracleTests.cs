@@ -3,6 +3,7 @@ using Sharpformer.Autograd;
 using Sharpformer.Checkpoints;
 using Sharpformer.Data;
 using Sharpformer.Models;
+using static Sharpformer.Tests.Oracle.OracleTests;
 
 namespace Sharpformer.Tests.Oracle;
 
@@ -13,18 +14,6 @@ namespace Sharpformer.Tests.Oracle;
 /// </summary>
 public class Seq2SeqOracleTests
 {
-    static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string what)
-    {
-        Assert.True(expected.Length == actual.Length, $"{what}: {actual.Length} values, expected {expected.Length}");
-        float scale = 0;
-        foreach (var v in expected) scale = Math.Max(scale, Math.Abs(v));
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double tolerance = 1e-4 * Math.Abs(expected[i]) + 1e-5 * scale;
-            Assert.True(Math.Abs(actual[i] - expected[i]) <= tolerance, $"{what}[{i}] = {actual[i]}, PyTorch {expected[i]} (tolerance {tolerance:g3})");
-        }
-    }
-
     [Theory]
     [InlineData("seq2seq_postln")]
     [InlineData("seq2seq_preln")]
