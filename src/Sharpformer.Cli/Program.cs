@@ -12,6 +12,7 @@ var root = new RootCommand("Sharpformer: train and run GPT-style Transformers on
     BenchCommand.Create(),
     ConvertCommand.Create(),
     AttentionCommand.Create(),
+    TranslateCommand.Create(),
 };
 
 var parse = root.Parse(args);

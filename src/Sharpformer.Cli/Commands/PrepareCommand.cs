@@ -11,18 +11,36 @@ static class PrepareCommand
 {
     public static Command Create()
     {
-        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), or text (any file, with --input)" };
-        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text");
+        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), text (any file, with --input), or translation (sentence pairs: --gettext LANG, --source F --target F, or --tsv F)" };
+        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text", "translation");
+        var gettext = new Option<string?>("--gettext") { Description = "translation: English → LANG pairs from /usr/share/locale/LANG/LC_MESSAGES/*.mo" };
+        var sourceFile = new Option<string?>("--source") { Description = "translation: source sentences, one per line (with --target)" };
+        var targetFile = new Option<string?>("--target") { Description = "translation: their translations, line-aligned with --source" };
+        var tsv = new Option<string?>("--tsv") { Description = "translation: 'source<TAB>target' lines" };
+        var vocabSize = new Option<int>("--vocab-size") { Description = "translation: shared BPE vocabulary size", DefaultValueFactory = _ => Tasks.TranslationData.DefaultVocabSize };
+        var maxLength = new Option<int>("--max-length") { Description = "translation: longest sentence in tokens (the model's positions); longer pairs are skipped and counted", DefaultValueFactory = _ => Tasks.TranslationData.DefaultMaxLength };
         var input = new Option<string?>("--input") { Description = "Text file to prepare (default: the Tiny Shakespeare that ships with sharpformer)" };
         var download = new Option<bool>("--download") { Description = "Download Tiny Shakespeare from char-rnn instead of using the shipped copy" };
         var output = new Option<string?>("--out") { Description = "Output folder (default: data/shakespeare_char, data/shakespeare or data/text)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "char or gpt2 (default: char, gpt2 for shakespeare)" };
         tokenizer.AcceptOnlyFromAmong("char", "gpt2");
         var overwrite = new Option<bool>("--overwrite") { Description = "Write into a folder that is not empty, replacing only train.bin, val.bin and meta.json (never the input)" };
-        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer, download, overwrite };
+        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer, download, overwrite, gettext, sourceFile, targetFile, tsv, vocabSize, maxLength };
         command.SetAction(r => Cli.Run(() =>
         {
             string kind = r.GetValue(dataset)!;
+            if (kind == "translation")
+            {
+                string? lang = r.GetValue(gettext), src = r.GetValue(sourceFile), tgt = r.GetValue(targetFile), pairsFile = r.GetValue(tsv);
+                int given = (lang is null ? 0 : 1) + (src is null && tgt is null ? 0 : 1) + (pairsFile is null ? 0 : 1);
+                if (given != 1) throw new ArgumentException("prepare translation needs exactly one of --gettext LANG, --source FILE --target FILE, or --tsv FILE.");
+                if ((src is null) != (tgt is null)) throw new ArgumentException("--source and --target go together.");
+                var (pairs, origin) = lang is not null ? (TranslationPairs.FromGettext(lang).Pairs, $"gettext {lang}")
+                    : pairsFile is not null ? (TranslationPairs.ReadTsv(pairsFile), pairsFile)
+                    : (TranslationPairs.ReadAligned(src!, tgt!), $"{src} + {tgt}");
+                Tasks.TranslationData.Prepare(pairs, origin, r.GetValue(output) ?? (lang is not null ? $"data/translate_{lang}" : "data/translation"), r.GetValue(vocabSize), r.GetValue(maxLength));
+                return Cli.Ok;
+            }
             string tok = r.GetValue(tokenizer) ?? (kind == "shakespeare" ? "gpt2" : "char");
             string outDir = r.GetValue(output) ?? DefaultFolder(kind, tok);
             string? file = r.GetValue(input);

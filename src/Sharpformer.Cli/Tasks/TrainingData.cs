@@ -14,7 +14,10 @@ namespace Sharpformer.Cli.Tasks;
 abstract class TrainingData : IDisposable
 {
     /// <summary>The folder's meta.json names the kind of data ("task"); folders without one hold next-token data, as nanoGPT's.</summary>
-    public static TrainingData Open(string folder) => new LanguageModelData(folder);
+    public static TrainingData Open(string folder) =>
+        TranslationData.IsTranslationFolder(folder) || IsDefaultTranslationFolder(folder) ? new TranslationData(folder) : new LanguageModelData(folder);
+
+    static bool IsDefaultTranslationFolder(string folder) => !Directory.Exists(folder) && folder.Replace('\\', '/').TrimEnd('/') == "data/translate_de";
 
     public abstract string Folder { get; }
 

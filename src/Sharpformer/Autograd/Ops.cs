@@ -386,9 +386,10 @@ public static unsafe partial class Ops
 
     /// <summary>
     /// Mean cross-entropy of logits [..., V] against one target per row (ignore index -1) → a scalar.
-    /// Rows whose target is -1 count neither in the sum nor in the mean.
+    /// Rows whose target is -1 count neither in the sum nor in the mean. <paramref name="smoothing"/> ε spreads ε of
+    /// each target's mass evenly over the vocabulary (label smoothing, as PyTorch's label_smoothing).
     /// </summary>
-    public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> targets)
+    public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> targets, float smoothing = 0f)
     {
         int rows = logits.Rows, vocab = logits.Cols;
         if (logits.Rank < 1 || targets.Length != rows)
@@ -398,9 +399,9 @@ public static unsafe partial class Ops
                 throw new ArgumentException($"CrossEntropy: target {targets[r]} at row {r} is outside the vocabulary of {vocab} (logits {logits.ShapeText}).", nameof(targets));
         var loss = Graph.NewTensor([]);
         var lse = NativeBuffer.Rent((nuint)rows * sizeof(float));
-        loss.Span[0] = K.CrossEntropy.Forward(logits.Span, targets, lse.Floats[..rows], rows, vocab, out int count);
+        loss.Span[0] = K.CrossEntropy.Forward(logits.Span, targets, lse.Floats[..rows], rows, vocab, out int count, smoothing);
         if (Graph.ShouldRecord(logits))
-            Graph.Append(new Node { Kind = OpKind.CrossEntropy, Out = loss, A = logits, S0 = lse, S1 = SaveInts(targets), I0 = rows, I1 = vocab, I2 = count });
+            Graph.Append(new Node { Kind = OpKind.CrossEntropy, Out = loss, A = logits, S0 = lse, S1 = SaveInts(targets), I0 = rows, I1 = vocab, I2 = count, F0 = smoothing });
         else lse.Return();
         return loss;
     }
@@ -414,13 +415,13 @@ public static unsafe partial class Ops
         if (logits.GradData is null)
         {
             logits.EnsureGrad(clear: false); // the kernel overwrites
-            K.CrossEntropy.Backward(logits.Span, targets, n.S0.Floats[..rows], logits.GradSpan, rows, vocab, n.I2, dLoss);
+            K.CrossEntropy.Backward(logits.Span, targets, n.S0.Floats[..rows], logits.GradSpan, rows, vocab, n.I2, dLoss, n.F0);
         }
         else
         {
             var tmp = NativeBuffer.Rent((nuint)logits.Length * sizeof(float));
             var t = tmp.Floats[..logits.Length];
-            K.CrossEntropy.Backward(logits.Span, targets, n.S0.Floats[..rows], t, rows, vocab, n.I2, dLoss);
+            K.CrossEntropy.Backward(logits.Span, targets, n.S0.Floats[..rows], t, rows, vocab, n.I2, dLoss, n.F0);
             TensorPrimitives.Add(logits.GradSpan, t, logits.GradSpan);
             tmp.Return();
         }

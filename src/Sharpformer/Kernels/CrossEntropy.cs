@@ -5,7 +5,9 @@ namespace Sharpformer.Kernels;
 
 /// <summary>
 /// Fused log-softmax + cross-entropy over logits [rows, vocab]; targets equal to IgnoreIndex (-1) are skipped.
-/// The loss is the mean over counted rows. Each row is two SIMD passes (max, then the sum of exp(x - max)),
+/// The loss is the mean over counted rows. With label smoothing ε the target of a row is ε/V on every class
+/// and 1 - ε + ε/V on the gold one (PyTorch's label_smoothing): its loss is lse - (1-ε)·x_t - (ε/V)·Σx, its
+/// gradient softmax - target. Each row is two SIMD passes (max, then the sum of exp(x - max)),
 /// written once over <see cref="ILanes{V}"/> for both widths;
 /// rows are independent, so chunks of rows (fixed by the shape) go to threads, each summing its rows' losses,
 /// and the chunk sums are added in order: the result does not depend on the thread count.
@@ -19,10 +21,11 @@ public static unsafe class CrossEntropy
     const int ChunkElements = 1 << 14;
 
     /// <summary>Returns the mean loss; writes each row's log-sum-exp; returns the counted rows in <paramref name="count"/>.</summary>
-    public static float Forward(ReadOnlySpan<float> logits, ReadOnlySpan<int> targets, Span<float> logSumExp, int rows, int vocab, out int count)
+    public static float Forward(ReadOnlySpan<float> logits, ReadOnlySpan<int> targets, Span<float> logSumExp, int rows, int vocab, out int count, float smoothing = 0f)
     {
         using var timing = Profiler.Time(KernelKind.CrossEntropy);
         Check(logits.Length, targets, logSumExp.Length, rows, vocab, "Forward", "logits", logits.Length);
+        CheckSmoothing(smoothing);
         count = 0;
         if (rows == 0) return 0f;
         foreach (int t in targets) if (t != IgnoreIndex) count++;
@@ -36,7 +39,7 @@ public static unsafe class CrossEntropy
         fixed (double* pr = rented)
         {
             double* partial = rented is null ? stack : pr;
-            Run(pl, pt, ps, null, partial, rows, vocab, 0f);
+            Run(pl, pt, ps, null, partial, rows, vocab, 0f, smoothing);
             double total = 0;
             for (int c = 0; c < chunks; c++) total += partial[c];
             if (rented is not null) System.Buffers.ArrayPool<double>.Shared.Return(rented);
@@ -44,19 +47,26 @@ public static unsafe class CrossEntropy
         }
     }
 
-    /// <summary>Writes (overwrites) dlogits = (softmax - onehot) * dLoss / count; ignored rows get zeros.</summary>
+    /// <summary>Writes (overwrites) dlogits = (softmax - target) * dLoss / count; ignored rows get zeros.</summary>
     public static void Backward(ReadOnlySpan<float> logits, ReadOnlySpan<int> targets, ReadOnlySpan<float> logSumExp,
-        Span<float> dlogits, int rows, int vocab, int count, float dLoss = 1f)
+        Span<float> dlogits, int rows, int vocab, int count, float dLoss = 1f, float smoothing = 0f)
     {
         using var timing = Profiler.Time(KernelKind.CrossEntropy);
         Check(logits.Length, targets, logSumExp.Length, rows, vocab, "Backward", "dlogits", dlogits.Length);
+        CheckSmoothing(smoothing);
         if (count < 0 || count > rows)
             throw new ArgumentOutOfRangeException(nameof(count), $"CrossEntropy.Backward: count {count} must lie in [0, rows {rows}].");
         if (rows == 0) return;
         float scale = count == 0 ? 0f : dLoss / count;
         fixed (float* pl = logits, ps = logSumExp, pd = dlogits)
         fixed (int* pt = targets)
-            Run(pl, pt, ps, pd, null, rows, vocab, scale);
+            Run(pl, pt, ps, pd, null, rows, vocab, scale, smoothing);
+    }
+
+    static void CheckSmoothing(float smoothing)
+    {
+        if (!(smoothing >= 0 && smoothing < 1))
+            throw new ArgumentOutOfRangeException(nameof(smoothing), $"CrossEntropy: label smoothing {smoothing} is outside [0, 1).");
     }
 
     static void Check(int logits, ReadOnlySpan<int> targets, int lse, int rows, int vocab, string which, string name, int length)
@@ -76,16 +86,16 @@ public static unsafe class CrossEntropy
     }
 
     /// <summary>Forward (each chunk's loss sum into <paramref name="partial"/>) when <paramref name="dlogits"/> is null, else backward.</summary>
-    static void Run(float* logits, int* targets, float* lse, float* dlogits, double* partial, int rows, int vocab, float scale)
+    static void Run(float* logits, int* targets, float* lse, float* dlogits, double* partial, int rows, int vocab, float scale, float smoothing)
     {
         int chunks = Chunks(rows, vocab, out int rowsPerChunk);
         var job = Job.Current;
-        job.Set(logits, targets, lse, dlogits, partial, rows, vocab, scale, rowsPerChunk);
+        job.Set(logits, targets, lse, dlogits, partial, rows, vocab, scale, rowsPerChunk, smoothing);
         if ((long)rows * vocab < ParallelThreshold || chunks == 1 || Parallelism.ThreadCount == 1)
             for (int c = 0; c < chunks; c++) job.Body(c);
         else
             Parallelism.For(chunks, job.Body);
-        job.Set(null, null, null, null, null, 0, 0, 0, 0);
+        job.Set(null, null, null, null, null, 0, 0, 0, 0, 0);
     }
 
     /// <summary>One reusable job per calling thread, so a parallel call allocates nothing once warm.</summary>
@@ -99,33 +109,34 @@ public static unsafe class CrossEntropy
         double* partial;
         int* targets;
         int rows, vocab, rowsPerChunk;
-        float scale;
+        float scale, smoothing;
 
         Job() => Body = Execute;
 
-        public void Set(float* logits, int* targets, float* lse, float* dlogits, double* partial, int rows, int vocab, float scale, int rowsPerChunk)
+        public void Set(float* logits, int* targets, float* lse, float* dlogits, double* partial, int rows, int vocab, float scale, int rowsPerChunk, float smoothing)
         {
             this.logits = logits; this.targets = targets; this.lse = lse; this.dlogits = dlogits; this.partial = partial;
-            this.rows = rows; this.vocab = vocab; this.scale = scale; this.rowsPerChunk = rowsPerChunk;
+            this.rows = rows; this.vocab = vocab; this.scale = scale; this.rowsPerChunk = rowsPerChunk; this.smoothing = smoothing;
         }
 
         void Execute(int chunk)
         {
             int r0 = chunk * rowsPerChunk;
-            double loss = Rows(logits, targets, lse, dlogits, r0, Math.Min(rows, r0 + rowsPerChunk), vocab, scale);
+            double loss = Rows(logits, targets, lse, dlogits, r0, Math.Min(rows, r0 + rowsPerChunk), vocab, scale, smoothing);
             if (partial != null) partial[chunk] = loss;
         }
     }
 
     /// <summary>Rows [r0, r1): forward writes each lse and returns the summed loss of the counted rows; backward writes dlogits.</summary>
-    static double Rows(float* logits, int* targets, float* lse, float* dlogits, int r0, int r1, int vocab, float scale) =>
+    static double Rows(float* logits, int* targets, float* lse, float* dlogits, int r0, int r1, int vocab, float scale, float smoothing) =>
         Simd.Use512 && Vector512.IsHardwareAccelerated
-            ? Rows<Vector512<float>, Lanes512>(logits, targets, lse, dlogits, r0, r1, vocab, scale)
-            : Rows<Vector256<float>, Lanes256>(logits, targets, lse, dlogits, r0, r1, vocab, scale);
+            ? Rows<Vector512<float>, Lanes512>(logits, targets, lse, dlogits, r0, r1, vocab, scale, smoothing)
+            : Rows<Vector256<float>, Lanes256>(logits, targets, lse, dlogits, r0, r1, vocab, scale, smoothing);
 
-    static double Rows<V, L>(float* logits, int* targets, float* lse, float* dlogits, int r0, int r1, int vocab, float scale)
+    static double Rows<V, L>(float* logits, int* targets, float* lse, float* dlogits, int r0, int r1, int vocab, float scale, float smoothing)
         where V : struct where L : struct, ILanes<V>
     {
+        float uniform = smoothing / vocab; // ε/V, the smoothed target of every class
         double loss = 0;
         for (int r = r0; r < r1; r++)
         {
@@ -135,7 +146,9 @@ public static unsafe class CrossEntropy
             {
                 float l = LogSumExp<V, L>(x, vocab);
                 lse[r] = l;
-                if (t != IgnoreIndex) loss += (double)l - x[t];
+                if (t == IgnoreIndex) continue;
+                loss += smoothing == 0 ? (double)l - x[t]
+                    : (double)l - (1 - smoothing) * (double)x[t] - uniform * (double)System.Numerics.Tensors.TensorPrimitives.Sum(new ReadOnlySpan<float>(x, vocab));
                 continue;
             }
             float* d = dlogits + (long)r * vocab;
@@ -145,7 +158,8 @@ public static unsafe class CrossEntropy
                 continue;
             }
             Softmax<V, L>(x, d, vocab, lse[r], scale);
-            d[t] -= scale;
+            if (smoothing != 0) System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(d, vocab), -scale * uniform, new Span<float>(d, vocab));
+            d[t] -= scale * (1 - smoothing);
         }
         return loss;
     }

@@ -26,6 +26,34 @@ public sealed record BpeVocabulary(IReadOnlyList<string> Tokens, IReadOnlyList<(
         foreach (var (left, right) in Merges) merges.Append(left).Append(' ').Append(right).Append('\n');
         File.WriteAllText(Path.Combine(folder, SubwordTokenizer.MergesFile), merges.ToString(), new UTF8Encoding(false));
     }
+
+    /// <summary>Reads what <see cref="Save"/> wrote.</summary>
+    public static BpeVocabulary Load(string folder)
+    {
+        string vocabPath = Path.Combine(folder, SubwordTokenizer.VocabFile), mergesPath = Path.Combine(folder, SubwordTokenizer.MergesFile);
+        using var document = JsonDocument.Parse(File.ReadAllBytes(vocabPath));
+        var tokens = document.RootElement.EnumerateObject().Select(p => (p.Name, Id: p.Value.GetInt32())).OrderBy(p => p.Id).ToArray();
+        for (int i = 0; i < tokens.Length; i++)
+            if (tokens[i].Id != i) throw new InvalidDataException($"{vocabPath}: ids must run 0..{tokens.Length - 1} without gaps; id {i} is missing.");
+        var merges = File.ReadAllLines(mergesPath).Where(l => l.Length > 0 && !l.StartsWith("#version", StringComparison.Ordinal)).Select(l => ParseMerge(l, mergesPath)).ToArray();
+        return new BpeVocabulary(tokens.Select(t => t.Name).ToArray(), merges);
+    }
+
+    /// <summary>The vocabulary a "bpe" tokenizer spec holds inline.</summary>
+    public static BpeVocabulary FromSpec(TokenizerSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.Tokens is null || spec.Merges is null) throw new InvalidDataException("A bpe tokenizer spec must list its tokens and merges.");
+        return new BpeVocabulary(spec.Tokens, spec.Merges.Select(m => ParseMerge(m, "the tokenizer spec")).ToArray());
+    }
+
+    static (string, string) ParseMerge(string line, string source)
+    {
+        int space = line.IndexOf(' ');
+        if (space <= 0 || space == line.Length - 1 || line.IndexOf(' ', space + 1) >= 0)
+            throw new InvalidDataException($"{source}: merge '{line}' is not two tokens separated by one space.");
+        return (line[..space], line[(space + 1)..]);
+    }
 }
 
 /// <summary>

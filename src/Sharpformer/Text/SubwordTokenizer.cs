@@ -11,7 +11,7 @@ namespace Sharpformer.Text;
 /// are its <c>vocab.json</c> + <c>merges.txt</c>, which must be loaded with byte-level on and this pre-tokenizer
 /// (<see cref="Load"/> does).
 /// </summary>
-public sealed partial class SubwordTokenizer
+public sealed partial class SubwordTokenizer : ITokenizer
 {
     public const string VocabFile = "vocab.json";
     public const string MergesFile = "merges.txt";
@@ -24,7 +24,30 @@ public sealed partial class SubwordTokenizer
 
     readonly BpeTokenizer tokenizer;
 
-    SubwordTokenizer(BpeTokenizer tokenizer) => this.tokenizer = tokenizer;
+    readonly BpeVocabulary? vocabulary;
+
+    SubwordTokenizer(BpeTokenizer tokenizer, BpeVocabulary? vocabulary = null) => (this.tokenizer, this.vocabulary) = (tokenizer, vocabulary);
+
+    /// <summary>The tokenizer of a vocabulary held in memory (a checkpoint's "bpe" spec), without files.</summary>
+    public static SubwordTokenizer FromVocabulary(BpeVocabulary vocabulary)
+    {
+        ArgumentNullException.ThrowIfNull(vocabulary);
+        for (int id = 0; id < SpecialTokens.Count; id++)
+            if (vocabulary.Tokens.Count <= id || vocabulary.Tokens[id] != SpecialTokens[id])
+                throw new InvalidDataException($"A BPE vocabulary must give {SpecialTokens[id]} the id {id}.");
+        var options = new BpeOptions(vocabulary.Tokens.Select((t, id) => new KeyValuePair<string, int>(t, id)))
+        {
+            Merges = vocabulary.Merges.Select(m => $"{m.Left} {m.Right}"),
+            ByteLevel = true,
+            PreTokenizer = new RegexPreTokenizer(PreTokenizePattern(), null),
+        };
+        return new SubwordTokenizer(BpeTokenizer.Create(options), vocabulary);
+    }
+
+    /// <summary>The vocabulary inline ("bpe": tokens and merges), for checkpoints; only a tokenizer made by <see cref="FromVocabulary"/> has it.</summary>
+    public TokenizerSpec Spec => vocabulary is null
+        ? throw new InvalidOperationException("This BPE tokenizer was loaded from files; load it with BpeVocabulary.Load + FromVocabulary to describe it.")
+        : new TokenizerSpec { Kind = "bpe", VocabSize = vocabulary.Tokens.Count, Tokens = vocabulary.Tokens, Merges = vocabulary.Merges.Select(m => $"{m.Left} {m.Right}").ToArray() };
 
     /// <summary>The library tokenizer doing the work.</summary>
     public BpeTokenizer Inner => tokenizer;

@@ -23,12 +23,17 @@ public sealed record TokenizerSpec
     [JsonPropertyName("vocab_size")] public int VocabSize { get; init; }
     /// <summary>For "char": the vocabulary, in id order.</summary>
     [JsonPropertyName("chars")] public string? Chars { get; init; }
+    /// <summary>For "bpe" (<see cref="SubwordTokenizer"/>): the tokens in id order.</summary>
+    [JsonPropertyName("tokens")] public IReadOnlyList<string>? Tokens { get; init; }
+    /// <summary>For "bpe": the merges in rank order, "left right" each.</summary>
+    [JsonPropertyName("merges")] public IReadOnlyList<string>? Merges { get; init; }
 
     public ITokenizer Create() => Kind switch
     {
         "char" => new CharTokenizer(Chars ?? throw new InvalidDataException("A char tokenizer spec must list its chars.")),
         "gpt2" => Gpt2Tokenizer.Instance,
-        _ => throw new InvalidDataException($"Unknown tokenizer '{Kind}' (known: char, gpt2)."),
+        "bpe" => SubwordTokenizer.FromVocabulary(BpeVocabulary.FromSpec(this)),
+        _ => throw new InvalidDataException($"Unknown tokenizer '{Kind}' (known: char, gpt2, bpe)."),
     };
 }
 

@@ -80,6 +80,17 @@ public static class Presets
                 DecayLr = false,
             },
         },
+        // The 2017 Transformer scaled to 2 CPU cores and ~30 minutes: English→German gettext pairs (prepared on first
+        // use), a shared 4,000-token BPE vocabulary, three-way tied embeddings, label smoothing 0.1, ReLU, sinusoids;
+        // pre-LN rather than the paper's post-LN, which needs a long warm-up at this few steps.
+        new Preset("translate-de",
+            new Seq2SeqConfig { DModel = 128, Heads = 4, EncoderLayers = 3, DecoderLayers = 3, FfnDim = 512, Dropout = 0.1f, MaxLength = 64, Norm = "pre" },
+            new RunSettings
+            {
+                OutDir = "out-translate-de", Data = "data/translate_de", EvalInterval = 250, EvalIters = 20, LogInterval = 10,
+                AlwaysSaveCheckpoint = false, GradientAccumulationSteps = 1, BatchSize = 64, BlockSize = 64, LearningRate = 2e-3f,
+                MaxIters = 2000, WarmupIters = 100, LrDecayIters = 2000, MinLr = 1e-4f, Beta2 = 0.98f, WeightDecay = 0.01f,
+            }),
         Gpt2("gpt2", 12, 12, 768),
         Gpt2("gpt2-medium", 24, 16, 1024),
         Gpt2("gpt2-large", 36, 20, 1280),

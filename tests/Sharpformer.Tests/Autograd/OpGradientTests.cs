@@ -261,6 +261,14 @@ public class OpGradientTests
     }
 
     [Fact]
+    public void CrossEntropyWithLabelSmoothing()
+    {
+        var logits = Random(rng, 2, 2, 3, 7);
+        int[] targets = [6, -1, 0, 3, -1, 1];
+        Check(() => Ops.CrossEntropy(logits, targets, 0.1f), [logits]);
+    }
+
+    [Fact]
     public void CrossEntropyAfterAnotherUseAccumulates()
     {
         // logits used twice: through Dot (gradient arrives first in backward order) and CrossEntropy

@@ -152,4 +152,71 @@ public class CrossEntropyTests
         Assert.Throws<ArgumentOutOfRangeException>(() => CrossEntropy.Backward(logits, new[] { 0, 1, 2 }, lse, d, 3, 17, 4));
         Assert.All(d, v => Assert.Equal(9f, v));
     }
+
+    /// <summary>Label smoothing against the naive definition: target q = ε/V everywhere plus 1 - ε on the gold class, loss = -Σ q·log softmax.</summary>
+    [Theory]
+    [InlineData(3, 17, 0.1f)]
+    [InlineData(65, 257, 0.1f)]
+    [InlineData(17, 1, 0.3f)]
+    [InlineData(2048, 65, 0.25f)]
+    public void LabelSmoothingMatchesNaiveReference(int rows, int vocab, float eps)
+    {
+        var (logits, targets) = Case(rows, vocab, rows + vocab);
+        var (refLse, _, refCount) = Reference(logits, targets, rows, vocab);
+        double total = 0;
+        var expected = new double[rows * vocab];
+        const float dLoss = 1.5f;
+        for (int r = 0; r < rows; r++)
+        {
+            if (targets[r] == CrossEntropy.IgnoreIndex) continue;
+            for (int c = 0; c < vocab; c++)
+            {
+                double q = eps / vocab + (c == targets[r] ? 1 - eps : 0), logp = logits[r * vocab + c] - refLse[r];
+                total -= q * logp;
+                expected[r * vocab + c] = (Math.Exp(logp) - q) * dLoss / refCount;
+            }
+        }
+        double refLoss = total / refCount;
+        ForEachConfig((path, threads) =>
+        {
+            var lse = new float[rows];
+            float loss = CrossEntropy.Forward(logits, targets, lse, rows, vocab, out int count, eps);
+            Assert.Equal(refCount, count);
+            Assert.True(Math.Abs(loss - refLoss) <= 1e-5 * (1 + Math.Abs(refLoss)), $"loss {loss}, expected {refLoss} ({path}, {threads} threads)");
+            var d = Enumerable.Repeat(float.NaN, rows * vocab).ToArray();
+            CrossEntropy.Backward(logits, targets, lse, d, rows, vocab, count, dLoss, eps);
+            double scale = (double)dLoss / count;
+            for (int i = 0; i < d.Length; i++)
+                Assert.True(Math.Abs(d[i] - expected[i]) <= 1e-5 * scale, $"dlogits[{i}] = {d[i]}, expected {expected[i]} ({path})");
+        });
+    }
+
+    [Fact]
+    public void LabelSmoothingBackwardMatchesFiniteDifferences()
+    {
+        const int rows = 4, vocab = 17;
+        const float eps = 0.1f, dLoss = 2.5f, h = 1e-2f;
+        var (logits, targets) = Case(rows, vocab, 11);
+        for (int c = 0; c < vocab; c++) logits[vocab + c] -= 100f;
+        targets[1] = CrossEntropy.IgnoreIndex;
+        var lse = new float[rows];
+        CrossEntropy.Forward(logits, targets, lse, rows, vocab, out int count, eps);
+        var d = new float[rows * vocab];
+        CrossEntropy.Backward(logits, targets, lse, d, rows, vocab, count, dLoss, eps);
+        for (int i = 0; i < logits.Length; i++)
+        {
+            float saved = logits[i];
+            logits[i] = saved + h;
+            double up = CrossEntropy.Forward(logits, targets, new float[rows], rows, vocab, out _, eps);
+            logits[i] = saved - h;
+            double down = CrossEntropy.Forward(logits, targets, new float[rows], rows, vocab, out _, eps);
+            logits[i] = saved;
+            double fd = dLoss * (up - down) / (2.0 * h);
+            Assert.True(Math.Abs(d[i] - fd) <= 2e-4, $"dlogits[{i}] = {d[i]}, finite difference {fd}");
+        }
+    }
+
+    [Fact]
+    public void LabelSmoothingOutsideZeroToOneIsRefused() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => CrossEntropy.Forward(new float[3], [0], new float[1], 1, 3, out _, 1f));
 }
