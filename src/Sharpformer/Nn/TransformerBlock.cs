@@ -24,6 +24,8 @@ public sealed record TransformerBlockOptions
     public bool Bias { get; init; } = true;
     /// <summary>Dropout on the attention probabilities and after each sub-layer (training mode only), as nanoGPT.</summary>
     public float Dropout { get; init; }
+    /// <summary>Dropout on the attention probabilities alone, when it differs from <see cref="Dropout"/> (BERT's attention_probs_dropout_prob).</summary>
+    public float? AttentionDropout { get; init; }
     public float LayerNormEpsilon { get; init; } = 1e-5f;
 
     public int HiddenWidth => FeedForwardWidth > 0 ? FeedForwardWidth : 4 * Width;
@@ -34,6 +36,7 @@ public sealed record TransformerBlockOptions
             throw new ArgumentException($"TransformerBlock: width {Width} must be positive and divisible by {Heads} heads.");
         if (FeedForwardWidth < 0) throw new ArgumentException($"TransformerBlock: feed-forward width {FeedForwardWidth} is negative.");
         if (Dropout is < 0 or >= 1 || float.IsNaN(Dropout)) throw new ArgumentException($"TransformerBlock: dropout must be in [0, 1), got {Dropout}.");
+        if (AttentionDropout is < 0 or >= 1 or float.NaN) throw new ArgumentException($"TransformerBlock: attention dropout must be in [0, 1), got {AttentionDropout}.");
         if (!(LayerNormEpsilon > 0)) throw new ArgumentException($"TransformerBlock: layer-norm epsilon must be positive, got {LayerNormEpsilon}.");
     }
 }
@@ -108,11 +111,11 @@ public sealed partial class TransformerBlock : Module
             // outputs are recomputed in backward instead of stored, and each residual add and dropout is fused
             // into the projection before it (Ops.Linear with a LinearInput).
             var qkv = Attn.QkvProj.Forward(x, Ln1.AsInput);
-            x = Attn.OutProj.Forward(Ops.SelfAttention(qkv, Attn.Heads, Attn.Causal, keyLengths, DropoutP, DropoutSeed()), LinearInput.AsIs, x, DropoutP, DropoutSeed());
+            x = Attn.OutProj.Forward(Ops.SelfAttention(qkv, Attn.Heads, Attn.Causal, keyLengths, AttentionP, AttentionSeed()), LinearInput.AsIs, x, DropoutP, DropoutSeed());
             if (Cross is not null)
             {
                 var q = Cross.QProj.Forward(x, LnCross!.AsInput);
-                var attended = Ops.CrossAttention(q, Cross.KvProj.Forward(memory!), Cross.Heads, memoryLengths, DropoutP, DropoutSeed());
+                var attended = Ops.CrossAttention(q, Cross.KvProj.Forward(memory!), Cross.Heads, memoryLengths, AttentionP, AttentionSeed());
                 x = Cross.OutProj.Forward(attended, LinearInput.AsIs, x, DropoutP, DropoutSeed());
             }
             var hidden = Mlp.Fc.Forward(x, Ln2.AsInput);
@@ -120,8 +123,8 @@ public sealed partial class TransformerBlock : Module
         }
         else
         {
-            x = Ln1.Forward(Ops.Add(x, Drop(Attn.Forward(x, keyLengths, DropoutP, DropoutSeed()))));
-            if (Cross is not null) x = LnCross!.Forward(Ops.Add(x, Drop(Cross.Forward(x, memory!, memoryLengths, DropoutP, DropoutSeed()))));
+            x = Ln1.Forward(Ops.Add(x, Drop(Attn.Forward(x, keyLengths, AttentionP, AttentionSeed()))));
+            if (Cross is not null) x = LnCross!.Forward(Ops.Add(x, Drop(Cross.Forward(x, memory!, memoryLengths, AttentionP, AttentionSeed()))));
             x = Ln2.Forward(Ops.Add(x, Drop(Mlp.Forward(x))));
         }
         return x;
@@ -130,6 +133,10 @@ public sealed partial class TransformerBlock : Module
     float DropoutP => IsTraining ? Options.Dropout : 0f;
 
     ulong DropoutSeed() => DropoutP > 0 ? rng.NextSeed() : 0;
+
+    float AttentionP => IsTraining ? Options.AttentionDropout ?? Options.Dropout : 0f;
+
+    ulong AttentionSeed() => AttentionP > 0 ? rng.NextSeed() : 0;
 
     Tensor Drop(Tensor x) => Ops.Dropout(x, DropoutP, DropoutSeed()); // p = 0 returns x itself
 }
