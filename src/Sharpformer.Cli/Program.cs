@@ -11,6 +11,7 @@ var root = new RootCommand("Sharpformer: train and run GPT-style Transformers on
     InfoCommand.Create(),
     BenchCommand.Create(),
     ConvertCommand.Create(),
+    FillMask.Create(),
 };
 
 var parse = root.Parse(args);

@@ -10,17 +10,25 @@ static class PrepareCommand
 {
     public static Command Create()
     {
-        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), or text (any file, with --input)" };
-        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text");
+        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), text (any file, with --input), or mlm (BERT masked-LM data with a learned WordPiece vocabulary)" };
+        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text", "mlm");
         var input = new Option<string?>("--input") { Description = "Text file to prepare (default: the Tiny Shakespeare that ships with sharpformer)" };
         var download = new Option<bool>("--download") { Description = "Download Tiny Shakespeare from char-rnn instead of using the shipped copy" };
         var output = new Option<string?>("--out") { Description = "Output folder (default: data/shakespeare_char, data/shakespeare or data/text)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "char or gpt2 (default: char, gpt2 for shakespeare)" };
         tokenizer.AcceptOnlyFromAmong("char", "gpt2");
-        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer, download };
+        var vocabSize = new Option<int>("--vocab-size") { Description = "mlm: WordPiece vocabulary to learn", DefaultValueFactory = _ => 4000 };
+        var blockSize = new Option<int>("--block-size") { Description = "mlm: longest packed sequence, [CLS] and [SEP] included", DefaultValueFactory = _ => 128 };
+        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer, download, vocabSize, blockSize };
         command.SetAction(r => Cli.Run(() =>
         {
             string kind = r.GetValue(dataset)!;
+            if (kind == "mlm")
+            {
+                if (r.GetValue(download) || r.GetValue(tokenizer) is not null) throw new ArgumentException("prepare mlm learns its own WordPiece vocabulary from --input (default: Tiny Shakespeare); --download and --tokenizer do not apply.");
+                Tasks.MlmData.Prepare(r.GetValue(input), r.GetValue(output) ?? "data/shakespeare_mlm", r.GetValue(vocabSize), r.GetValue(blockSize));
+                return Cli.Ok;
+            }
             string tok = r.GetValue(tokenizer) ?? (kind == "shakespeare" ? "gpt2" : "char");
             string outDir = r.GetValue(output) ?? DefaultFolder(kind, tok);
             string? file = r.GetValue(input);

@@ -84,6 +84,7 @@ static class TrainCommand
             trainer.SaveCheckpoint = t =>
             {
                 Checkpoint.Save(checkpointDir, t.Model, data.Tokenizers, config, t);
+                data.CompleteCheckpoint(checkpointDir);
                 Report($"saved checkpoint to {checkpointDir}");
             };
             trainer.OnStep = s =>

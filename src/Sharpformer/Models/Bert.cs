@@ -179,6 +179,14 @@ public sealed class Bert : Model
         using (Graph.NoGrad()) return Owned(MlmHead(Encode(ids, segments, lengths, batch, time)));
     }
 
+    /// <summary>Masked-LM logits [masked positions, vocab] at the positions of a batch that have a target, in order.</summary>
+    public Tensor MaskedLmLogits(MaskedLmBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        using (Graph.NoGrad())
+            return Owned(MlmHead(Ops.GatherRows(Encode(batch.Ids, batch.Segments, batch.Lengths, batch.Batch, batch.Time), batch.MaskedPositions())));
+    }
+
     /// <summary>Class logits [batch, labels] (a classifier only).</summary>
     public Tensor ClassLogits(ReadOnlySpan<int> ids, ReadOnlySpan<int> segments, ReadOnlySpan<int> lengths, int batch, int time)
     {

@@ -80,6 +80,19 @@ public static class Presets
                 DecayLr = false,
             },
         },
+        // A small BERT pretrained by masked-LM on Tiny Shakespeare (prepare mlm: WordPiece 4,000, sequences of 128).
+        new Preset("bert-shakespeare-mlm",
+            new BertConfig
+            {
+                VocabSize = 4000, HiddenSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 2, IntermediateSize = 512,
+                MaxPositionEmbeddings = 128, HiddenDropoutProb = 0.1f, AttentionProbsDropoutProb = 0.1f,
+            },
+            new RunSettings
+            {
+                OutDir = "out-bert-shakespeare-mlm", Data = "data/shakespeare_mlm", EvalInterval = 250, EvalIters = 20, LogInterval = 10,
+                AlwaysSaveCheckpoint = false, BatchSize = 32, BlockSize = 128, LearningRate = 1e-3f, MaxIters = 1500, LrDecayIters = 1500,
+                MinLr = 1e-4f, Beta2 = 0.99f, WarmupIters = 100,
+            }),
         Gpt2("gpt2", 12, 12, 768),
         Gpt2("gpt2-medium", 24, 16, 1024),
         Gpt2("gpt2-large", 36, 20, 1280),
