@@ -16,20 +16,11 @@ public class BertTests
     static SafetensorsFile Open(string name) => SafetensorsFile.Open(Path.Combine(AppContext.BaseDirectory, "OracleData", name + ".safetensors"));
 
     /// <summary>
-    /// |ours − torch| ≤ 1e-4·|torch| + 1e-5·max|torch tensor|, as OracleTests, plus 1e-8: the key bias's gradient is
-    /// zero in exact maths (softmax ignores a shift shared by all keys), so both sides hold only rounding noise there.
+    /// OracleTests' tolerance (relative 1e-4), plus 1e-8: the key bias's gradient is zero in exact maths (softmax
+    /// ignores a shift shared by all keys), so both sides hold only rounding noise there.
     /// </summary>
-    static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string what)
-    {
-        Assert.True(expected.Length == actual.Length, $"{what}: {actual.Length} values, expected {expected.Length}");
-        float scale = 0;
-        foreach (var v in expected) scale = Math.Max(scale, Math.Abs(v));
-        for (int i = 0; i < expected.Length; i++)
-        {
-            double tolerance = 1e-4 * Math.Abs(expected[i]) + 1e-5 * scale + 1e-8;
-            Assert.True(Math.Abs(actual[i] - expected[i]) <= tolerance, $"{what}[{i}] = {actual[i]}, PyTorch {expected[i]} (tolerance {tolerance:g3})");
-        }
-    }
+    static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string what) =>
+        Sharpformer.Tests.Oracle.OracleTests.AssertClose(expected, actual, what, floor: 1e-8);
 
     static BertConfig SmallConfig(JsonElement c) => new()
     {
