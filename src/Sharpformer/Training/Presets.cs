@@ -90,7 +90,7 @@ public static class Presets
             new RunSettings
             {
                 OutDir = "out-bert-shakespeare-mlm", Data = "data/shakespeare_mlm", EvalInterval = 200, EvalIters = 20, LogInterval = 10,
-                AlwaysSaveCheckpoint = false, BatchSize = 32, BlockSize = 128, LearningRate = 1e-3f, MaxIters = 800, LrDecayIters = 800,
+                AlwaysSaveCheckpoint = false, GradientAccumulationSteps = 1, BatchSize = 32, BlockSize = 128, LearningRate = 1e-3f, MaxIters = 800, LrDecayIters = 800,
                 MinLr = 1e-4f, Beta2 = 0.99f, WarmupIters = 100,
             }),
         Gpt2("gpt2", 12, 12, 768),

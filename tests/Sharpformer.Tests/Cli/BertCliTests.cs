@@ -24,7 +24,7 @@ public class BertCliTests
                            "intermediate_size": 32, "max_position_embeddings": 32}}
                 """);
             var train = CliRunner.Run(dir, "train", "--config", "bert.json", "--data", "data", "--out-dir", "out", "--max-iters", "4",
-                "--eval-interval", "4", "--eval-iters", "1", "--batch-size", "4", "--block-size", "32", "--warmup-iters", "0", "--threads", "1");
+                "--eval-interval", "4", "--eval-iters", "1", "--batch-size", "4", "--block-size", "32", "--warmup-iters", "0", "--gradient-accumulation-steps", "1", "--threads", "1");
             Assert.True(train.ExitCode == 0, train.Stderr + train.Stdout);
             Assert.Contains("masked-token accuracy", train.Stdout);
             Assert.True(File.Exists(Path.Combine(dir, "out", "checkpoint", "vocab.txt")));
