@@ -13,6 +13,7 @@ var root = new RootCommand("Sharpformer: train and run GPT-style Transformers on
     ConvertCommand.Create(),
     AttentionCommand.Create(),
     TranslateCommand.Create(),
+    FillMask.Create(),
 };
 
 var parse = root.Parse(args);

@@ -31,6 +31,8 @@ static class EvalCommand
             Settings.InRange(r.GetValue(iters), 1, 1 << 20, "eval-iters");
             if (r.GetValue(block) is { } b) Settings.InRange(b, 1, Settings.MaxContext, "block-size");
             if (r.GetValue(threads) is > 0 and var t) Parallelism.ThreadCount = t;
+            if (Tasks.MlmData.IsMlmFolder(r.GetValue(data)!))
+                return EvalMaskedLm(r.GetValue(checkpoint)!, r.GetValue(data)!, r.GetValue(split)!, r.GetValue(iters), r.GetValue(batch), r.GetValue(seed));
             if (TranslationData.IsTranslationFolder(r.GetValue(data)!))
             {
                 string at = r.GetValue(checkpoint)!;
@@ -55,5 +57,21 @@ static class EvalCommand
             return Cli.Ok;
         }));
         return command;
+    }
+
+    /// <summary>Masked-LM loss and masked-token accuracy of a BERT checkpoint on masked-LM data (masks drawn from --seed).</summary>
+    static int EvalMaskedLm(string path, string folder, string split, int iters, int batchSize, int seed)
+    {
+        Settings.InRange(batchSize, 1, 1 << 20, "batch-size");
+        Settings.InRange(iters, 1, 1 << 20, "eval-iters");
+        using var data = new Tasks.MlmData(folder);
+        var (model, tokenizer) = FillMask.LoadMaskedLm(path);
+        if (tokenizer.VocabSize != data.Tokenizer.VocabSize)
+            throw new ArgumentException($"'{path}' has a WordPiece vocabulary of {tokenizer.VocabSize}, the data in '{folder}' one of {data.Tokenizer.VocabSize}.");
+        int blockSize = Math.Min(model.Config.MaxPositionEmbeddings, Math.Max(data.BlockSize, 1));
+        var source = new MaskedLmSequences(split == "train" ? data.Train : data.Val, batchSize, blockSize, data.Rule);
+        var (loss, accuracy) = Tasks.MlmData.Evaluate(model, source, iters, (ulong)seed);
+        Console.WriteLine($"{split} masked-LM loss {loss:F4}, masked-token accuracy {accuracy:P2} ({iters} batches of {batchSize} sequences)");
+        return Cli.Ok;
     }
 }

@@ -11,24 +11,31 @@ static class PrepareCommand
 {
     public static Command Create()
     {
-        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), text (any file, with --input), or translation (sentence pairs: --gettext LANG, --source F --target F, or --tsv F)" };
-        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text", "translation");
+        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), text (any file, with --input), translation (sentence pairs: --gettext LANG, --source F --target F, or --tsv F), or mlm (BERT masked-LM data with a learned WordPiece vocabulary)" };
+        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text", "translation", "mlm");
         var gettext = new Option<string?>("--gettext") { Description = "translation: English → LANG pairs from /usr/share/locale/LANG/LC_MESSAGES/*.mo" };
         var sourceFile = new Option<string?>("--source") { Description = "translation: source sentences, one per line (with --target)" };
         var targetFile = new Option<string?>("--target") { Description = "translation: their translations, line-aligned with --source" };
         var tsv = new Option<string?>("--tsv") { Description = "translation: 'source<TAB>target' lines" };
-        var vocabSize = new Option<int>("--vocab-size") { Description = "translation: shared BPE vocabulary size", DefaultValueFactory = _ => Tasks.TranslationData.DefaultVocabSize };
+        var vocabSize = new Option<int>("--vocab-size") { Description = "translation: shared BPE vocabulary size; mlm: WordPiece vocabulary to learn", DefaultValueFactory = _ => Tasks.TranslationData.DefaultVocabSize };
         var maxLength = new Option<int>("--max-length") { Description = "translation: longest sentence in tokens (the model's positions); longer pairs are skipped and counted", DefaultValueFactory = _ => Tasks.TranslationData.DefaultMaxLength };
+        var blockSize = new Option<int>("--block-size") { Description = "mlm: longest packed sequence, [CLS] and [SEP] included", DefaultValueFactory = _ => 128 };
         var input = new Option<string?>("--input") { Description = "Text file to prepare (default: the Tiny Shakespeare that ships with sharpformer)" };
         var download = new Option<bool>("--download") { Description = "Download Tiny Shakespeare from char-rnn instead of using the shipped copy" };
         var output = new Option<string?>("--out") { Description = "Output folder (default: data/shakespeare_char, data/shakespeare or data/text)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "char or gpt2 (default: char, gpt2 for shakespeare)" };
         tokenizer.AcceptOnlyFromAmong("char", "gpt2");
         var overwrite = new Option<bool>("--overwrite") { Description = "Write into a folder that is not empty, replacing only train.bin, val.bin and meta.json (never the input)" };
-        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer, download, overwrite, gettext, sourceFile, targetFile, tsv, vocabSize, maxLength };
+        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer, download, overwrite, gettext, sourceFile, targetFile, tsv, vocabSize, maxLength, blockSize };
         command.SetAction(r => Cli.Run(() =>
         {
             string kind = r.GetValue(dataset)!;
+            if (kind == "mlm")
+            {
+                if (r.GetValue(download) || r.GetValue(tokenizer) is not null) throw new ArgumentException("prepare mlm learns its own WordPiece vocabulary from --input (default: Tiny Shakespeare); --download and --tokenizer do not apply.");
+                Tasks.MlmData.Prepare(r.GetValue(input), r.GetValue(output) ?? "data/shakespeare_mlm", r.GetValue(vocabSize), r.GetValue(blockSize));
+                return Cli.Ok;
+            }
             if (kind == "translation")
             {
                 string? lang = r.GetValue(gettext), src = r.GetValue(sourceFile), tgt = r.GetValue(targetFile), pairsFile = r.GetValue(tsv);

@@ -97,6 +97,7 @@ static class TrainCommand
         trainer.SaveCheckpoint = t =>
         {
             Checkpoint.Save(checkpointDir, t.Model, data.Tokenizers, config, t);
+            data.CompleteCheckpoint(checkpointDir);
             Report($"saved checkpoint to {checkpointDir}");
         };
         trainer.OnStep = s =>
@@ -115,6 +116,7 @@ static class TrainCommand
                 return Cli.Interrupted;
             }
             Checkpoint.Save(checkpointDir, trainer.Model, data.Tokenizers, config, trainer);
+            data.CompleteCheckpoint(checkpointDir);
             Console.WriteLine($"interrupted: saved a resumable checkpoint at iteration {trainer.Iteration} to {checkpointDir}; continue with --init-from resume --out-dir {config.OutDir}");
             return Cli.Interrupted;
         }

@@ -14,8 +14,16 @@ namespace Sharpformer.Cli.Tasks;
 abstract class TrainingData : IDisposable
 {
     /// <summary>The folder's meta.json names the kind of data ("task"); folders without one hold next-token data, as nanoGPT's.</summary>
-    public static TrainingData Open(string folder) =>
-        TranslationData.IsTranslationFolder(folder) || IsDefaultTranslationFolder(folder) ? new TranslationData(folder) : new LanguageModelData(folder);
+    public static TrainingData Open(string folder)
+    {
+        if (!Directory.Exists(folder) && folder.Replace('\\', '/').TrimEnd('/') == "data/shakespeare_mlm")
+        {
+            Console.WriteLine($"{folder} is missing: preparing Tiny Shakespeare for masked-LM pretraining");
+            MlmData.Prepare(input: null, folder, vocabSize: 4000, blockSize: 128);
+        }
+        if (TranslationData.IsTranslationFolder(folder) || IsDefaultTranslationFolder(folder)) return new TranslationData(folder);
+        return MlmData.IsMlmFolder(folder) ? new MlmData(folder) : new LanguageModelData(folder);
+    }
 
     static bool IsDefaultTranslationFolder(string folder) => !Directory.Exists(folder) && folder.Replace('\\', '/').TrimEnd('/') == "data/translate_de";
 
@@ -38,6 +46,9 @@ abstract class TrainingData : IDisposable
 
     /// <summary>Shows what the trained model does (a text sample, a few predictions); <paramref name="amount"/> 0 shows nothing.</summary>
     public abstract void Demonstrate(Model model, RunSettings run, int amount);
+
+    /// <summary>Adds what a checkpoint of this data needs beyond config and weights (a WordPiece vocab.txt) to a saved checkpoint folder.</summary>
+    public virtual void CompleteCheckpoint(string folder) { }
 
     public abstract void Dispose();
 }

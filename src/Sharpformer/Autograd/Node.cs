@@ -4,9 +4,9 @@ namespace Sharpformer.Autograd;
 
 internal enum OpKind : byte
 {
-    LayerNorm, GeluTanh, GeluErf, Relu, Add, AddPositions, Scale, Dropout, Embedding,
+    LayerNorm, GeluTanh, GeluErf, Relu, Tanh, Add, AddPositions, Scale, Dropout, Embedding,
     SelfAttention, CrossAttention, CrossEntropy, Dot,
-    Reshape, PrependRow, TakePosition, Checkpoint, FusedLinear, PatchEmbedding,
+    Reshape, PrependRow, TakePosition, GatherRows, Checkpoint, FusedLinear, PatchEmbedding,
 }
 
 /// <summary>

@@ -74,6 +74,9 @@ public static unsafe partial class Ops
 
     public static Tensor Relu(Tensor x) => Unary(x, OpKind.Relu);
 
+    /// <summary>tanh (BERT's pooler); backward reads the output: dx += dy·(1 − y²).</summary>
+    public static Tensor Tanh(Tensor x) => Unary(x, OpKind.Tanh);
+
     static Tensor Unary(Tensor x, OpKind kind)
     {
         var y = Graph.NewTensor(x.Shape);
@@ -81,6 +84,7 @@ public static unsafe partial class Ops
         {
             case OpKind.GeluTanh: Activations.GeluForward(x.Span, y.Span); break;
             case OpKind.GeluErf: Activations.GeluErfForward(x.Span, y.Span); break;
+            case OpKind.Tanh: TensorPrimitives.Tanh(x.Span, y.Span); break;
             default: Activations.ReluForward(x.Span, y.Span); break;
         }
         if (Graph.ShouldRecord(x)) Graph.Append(new Node { Kind = kind, Out = y, A = x });
@@ -96,8 +100,14 @@ public static unsafe partial class Ops
         {
             case OpKind.GeluTanh: Activations.GeluBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
             case OpKind.GeluErf: Activations.GeluErfBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
+            case OpKind.Tanh: TanhBackward(n.Out.Span, n.Out.GradSpan, x.GradSpan); break;
             default: Activations.ReluBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
         }
+    }
+
+    static void TanhBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        for (int i = 0; i < y.Length; i++) dx[i] += dy[i] * (1f - y[i] * y[i]);
     }
 
     // ---------------------------------------------------------------- add, scale
@@ -516,6 +526,37 @@ public static unsafe partial class Ops
         }
     }
 
+    /// <summary>
+    /// Rows <paramref name="rows"/> of x viewed as [rows, C] → [n, C]: the masked positions of a masked-LM batch,
+    /// so the vocabulary projection runs on those alone.
+    /// </summary>
+    public static Tensor GatherRows(Tensor x, ReadOnlySpan<int> rows)
+    {
+        int c = x.Cols, count = x.Rows;
+        if (x.Rank < 2 || rows.IsEmpty) throw new ArgumentException($"GatherRows: need an input of rank >= 2 and at least one row, got {x.ShapeText} and {rows.Length} rows.", nameof(rows));
+        foreach (int r in rows)
+            if ((uint)r >= (uint)count) throw new ArgumentException($"GatherRows: row {r} is outside input {x.ShapeText} ({count} rows).", nameof(rows));
+        var y = Graph.NewTensor([rows.Length, c]);
+        for (int i = 0; i < rows.Length; i++) x.Span.Slice(rows[i] * c, c).CopyTo(y.Span.Slice(i * c, c));
+        if (Graph.ShouldRecord(x)) Graph.Append(new Node { Kind = OpKind.GatherRows, Out = y, A = x, S0 = SaveInts(rows), I0 = rows.Length, I1 = c });
+        return y;
+    }
+
+    static void GatherRowsBackward(ref Node n)
+    {
+        var x = n.A!;
+        int c = n.I1;
+        x.EnsureGrad();
+        var dx = x.GradSpan;
+        var dy = n.Out.GradSpan;
+        var rows = n.S0.Ints[..n.I0];
+        for (int i = 0; i < rows.Length; i++)
+        {
+            var d = dx.Slice(rows[i] * c, c);
+            TensorPrimitives.Add(d, dy.Slice(i * c, c), d);
+        }
+    }
+
     // ---------------------------------------------------------------- dot
 
     /// <summary>Σ a·b over all elements (same shapes) → a scalar, summed in double.</summary>
@@ -601,7 +642,7 @@ public static unsafe partial class Ops
         switch (n.Kind)
         {
             case OpKind.LayerNorm: LayerNormBackward(ref n); break;
-            case OpKind.GeluTanh or OpKind.GeluErf or OpKind.Relu: UnaryBackward(ref n); break;
+            case OpKind.GeluTanh or OpKind.GeluErf or OpKind.Relu or OpKind.Tanh: UnaryBackward(ref n); break;
             case OpKind.Add: AddBackward(ref n); break;
             case OpKind.AddPositions: AddPositionsBackward(ref n); break;
             case OpKind.Scale: ScaleBackward(ref n); break;
@@ -614,6 +655,7 @@ public static unsafe partial class Ops
             case OpKind.Reshape: ReshapeBackward(ref n); break;
             case OpKind.PrependRow: PrependRowBackward(ref n); break;
             case OpKind.TakePosition: TakePositionBackward(ref n); break;
+            case OpKind.GatherRows: GatherRowsBackward(ref n); break;
             case OpKind.Checkpoint: CheckpointBackward(ref n); break;
             case OpKind.FusedLinear: FusedLinearBackward(ref n); break;
             case OpKind.PatchEmbedding: PatchEmbeddingBackward(ref n); break;

@@ -49,7 +49,8 @@ public sealed class TokenBatch : Batch
 
 /// <summary>
 /// Sequences of up to T tokens with one class label each: ids [B, T] (positions past a sequence's length hold
-/// 0 and are masked out by <see cref="Lengths"/>), lengths [B], labels [B].
+/// 0 and are masked out by <see cref="Lengths"/>), segment ids [B, T] (0, or 1 for a BERT text pair's second
+/// text), lengths [B], labels [B].
 /// </summary>
 public sealed class LabeledSequenceBatch : Batch
 {
@@ -59,6 +60,7 @@ public sealed class LabeledSequenceBatch : Batch
         Batch = batch;
         Time = time;
         Ids = new int[checked(batch * time)];
+        Segments = new int[Ids.Length];
         Lengths = new int[batch];
         Labels = new int[batch];
     }
@@ -66,6 +68,7 @@ public sealed class LabeledSequenceBatch : Batch
     public int Batch { get; }
     public int Time { get; }
     public int[] Ids { get; }
+    public int[] Segments { get; }
     public int[] Lengths { get; }
     public int[] Labels { get; }
     public override int Examples => Batch;

@@ -40,14 +40,16 @@ public sealed class LanguageModelBatches : IBatchSource
 
 /// <summary>
 /// Labelled token sequences held in memory, drawn uniformly at random (with replacement) into batches padded
-/// to the longest allowed length T; longer sequences are an error (truncate when preparing them).
+/// to the longest allowed length T; longer sequences are an error (truncate when preparing them). Segment ids,
+/// when given, are one per token (a BERT text pair); otherwise all 0.
 /// </summary>
 public sealed class LabeledSequences : IBatchSource
 {
     readonly (int[] Ids, int Label)[] examples;
+    readonly int[][]? segments;
     readonly LabeledSequenceBatch batch;
 
-    public LabeledSequences(IReadOnlyList<(int[] Ids, int Label)> examples, int batchSize, int maxLength, int classes)
+    public LabeledSequences(IReadOnlyList<(int[] Ids, int Label)> examples, int batchSize, int maxLength, int classes, IReadOnlyList<int[]>? segments = null)
     {
         ArgumentNullException.ThrowIfNull(examples);
         if (examples.Count == 0) throw new ArgumentException("There are no labelled sequences.");
@@ -58,6 +60,13 @@ public sealed class LabeledSequences : IBatchSource
                 throw new ArgumentException($"Sequence {i} holds {ids.Length} tokens; every sequence must hold 1 to {maxLength}.");
             if ((uint)label >= (uint)classes) throw new ArgumentException($"Sequence {i} has label {label}, outside the {classes} classes.");
         }
+        if (segments is not null)
+        {
+            if (segments.Count != examples.Count) throw new ArgumentException($"{segments.Count} segment-id arrays for {examples.Count} sequences.");
+            for (int i = 0; i < segments.Count; i++)
+                if (segments[i].Length != examples[i].Ids.Length) throw new ArgumentException($"Sequence {i} holds {examples[i].Ids.Length} tokens but {segments[i].Length} segment ids.");
+            this.segments = [.. segments];
+        }
         this.examples = [.. examples];
         batch = new LabeledSequenceBatch(batchSize, maxLength);
     }
@@ -66,10 +75,13 @@ public sealed class LabeledSequences : IBatchSource
     {
         int T = batch.Time;
         batch.Ids.AsSpan().Clear();
+        batch.Segments.AsSpan().Clear();
         for (int b = 0; b < batch.Batch; b++)
         {
-            var (ids, label) = examples[rng.NextInt(examples.Length)];
+            int i = rng.NextInt(examples.Length);
+            var (ids, label) = examples[i];
             ids.CopyTo(batch.Ids.AsSpan(b * T, ids.Length));
+            segments?[i].CopyTo(batch.Segments.AsSpan(b * T, ids.Length));
             batch.Lengths[b] = ids.Length;
             batch.Labels[b] = label;
         }

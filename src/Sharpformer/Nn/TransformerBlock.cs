@@ -24,6 +24,8 @@ public sealed record TransformerBlockOptions
     public bool Bias { get; init; } = true;
     /// <summary>Dropout on the attention probabilities and after each sub-layer (training mode only), as nanoGPT.</summary>
     public float Dropout { get; init; }
+    /// <summary>Dropout on the attention probabilities alone, when it differs from <see cref="Dropout"/> (BERT's attention_probs_dropout_prob).</summary>
+    public float? AttentionDropout { get; init; }
     public float LayerNormEpsilon { get; init; } = 1e-5f;
 
     public int HiddenWidth => FeedForwardWidth > 0 ? FeedForwardWidth : 4 * Width;
@@ -34,6 +36,7 @@ public sealed record TransformerBlockOptions
             throw new ArgumentException($"TransformerBlock: width {Width} must be positive and divisible by {Heads} heads.");
         if (FeedForwardWidth < 0) throw new ArgumentException($"TransformerBlock: feed-forward width {FeedForwardWidth} is negative.");
         if (Dropout is < 0 or >= 1 || float.IsNaN(Dropout)) throw new ArgumentException($"TransformerBlock: dropout must be in [0, 1), got {Dropout}.");
+        if (AttentionDropout is < 0 or >= 1 or float.NaN) throw new ArgumentException($"TransformerBlock: attention dropout must be in [0, 1), got {AttentionDropout}.");
         if (!(LayerNormEpsilon > 0)) throw new ArgumentException($"TransformerBlock: layer-norm epsilon must be positive, got {LayerNormEpsilon}.");
     }
 }
@@ -112,13 +115,13 @@ public sealed partial class TransformerBlock : Module
             // into the projection before it (Ops.Linear with a LinearInput).
             var qkv = Attn.QkvProj.Forward(x, Ln1.AsInput);
             Recorder?.RecordSelf(Name, qkv, Attn.Heads, Attn.Causal, keyLengths);
-            x = Attn.OutProj.Forward(Ops.SelfAttention(qkv, Attn.Heads, Attn.Causal, keyLengths, DropoutP, DropoutSeed()), LinearInput.AsIs, x, DropoutP, DropoutSeed());
+            x = Attn.OutProj.Forward(Ops.SelfAttention(qkv, Attn.Heads, Attn.Causal, keyLengths, AttentionP, AttentionSeed()), LinearInput.AsIs, x, DropoutP, DropoutSeed());
             if (Cross is not null)
             {
                 var q = Cross.QProj.Forward(x, LnCross!.AsInput);
                 var kv = Cross.KvProj.Forward(memory!);
                 if (Recorder is not null) RecordCross(q, kv, memoryLengths);
-                var attended = Ops.CrossAttention(q, kv, Cross.Heads, memoryLengths, DropoutP, DropoutSeed());
+                var attended = Ops.CrossAttention(q, kv, Cross.Heads, memoryLengths, AttentionP, AttentionSeed());
                 x = Cross.OutProj.Forward(attended, LinearInput.AsIs, x, DropoutP, DropoutSeed());
             }
             var hidden = Mlp.Fc.Forward(x, Ln2.AsInput);
@@ -127,9 +130,9 @@ public sealed partial class TransformerBlock : Module
         else
         {
             if (Recorder is not null) Recorder.RecordSelf(Name, Attn.QkvProj.Forward(x), Attn.Heads, Attn.Causal, keyLengths);
-            x = Ln1.Forward(Ops.Add(x, Drop(Attn.Forward(x, keyLengths, DropoutP, DropoutSeed()))));
+            x = Ln1.Forward(Ops.Add(x, Drop(Attn.Forward(x, keyLengths, AttentionP, AttentionSeed()))));
             if (Recorder is not null && Cross is not null) RecordCross(Cross.QProj.Forward(x), Cross.KvProj.Forward(memory!), memoryLengths);
-            if (Cross is not null) x = LnCross!.Forward(Ops.Add(x, Drop(Cross.Forward(x, memory!, memoryLengths, DropoutP, DropoutSeed()))));
+            if (Cross is not null) x = LnCross!.Forward(Ops.Add(x, Drop(Cross.Forward(x, memory!, memoryLengths, AttentionP, AttentionSeed()))));
             x = Ln2.Forward(Ops.Add(x, Drop(Mlp.Forward(x))));
         }
         return x;
@@ -145,6 +148,10 @@ public sealed partial class TransformerBlock : Module
     float DropoutP => IsTraining ? Options.Dropout : 0f;
 
     ulong DropoutSeed() => DropoutP > 0 ? rng.NextSeed() : 0;
+
+    float AttentionP => IsTraining ? Options.AttentionDropout ?? Options.Dropout : 0f;
+
+    ulong AttentionSeed() => AttentionP > 0 ? rng.NextSeed() : 0;
 
     Tensor Drop(Tensor x) => Ops.Dropout(x, DropoutP, DropoutSeed()); // p = 0 returns x itself
 }

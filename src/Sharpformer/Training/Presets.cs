@@ -91,6 +91,19 @@ public static class Presets
                 AlwaysSaveCheckpoint = false, GradientAccumulationSteps = 1, BatchSize = 64, BlockSize = 64, LearningRate = 2e-3f,
                 MaxIters = 2000, WarmupIters = 100, LrDecayIters = 2000, MinLr = 1e-4f, Beta2 = 0.98f, WeightDecay = 0.01f,
             }),
+        // A small BERT pretrained by masked-LM on Tiny Shakespeare (prepare mlm: WordPiece 4,000, sequences of 128).
+        new Preset("bert-shakespeare-mlm",
+            new BertConfig
+            {
+                VocabSize = 4000, HiddenSize = 128, NumHiddenLayers = 2, NumAttentionHeads = 2, IntermediateSize = 512,
+                MaxPositionEmbeddings = 128, HiddenDropoutProb = 0.1f, AttentionProbsDropoutProb = 0.1f,
+            },
+            new RunSettings
+            {
+                OutDir = "out-bert-shakespeare-mlm", Data = "data/shakespeare_mlm", EvalInterval = 200, EvalIters = 20, LogInterval = 10,
+                AlwaysSaveCheckpoint = false, GradientAccumulationSteps = 1, BatchSize = 32, BlockSize = 128, LearningRate = 1e-3f, MaxIters = 800, LrDecayIters = 800,
+                MinLr = 1e-4f, Beta2 = 0.99f, WarmupIters = 100,
+            }),
         Gpt2("gpt2", 12, 12, 768),
         Gpt2("gpt2-medium", 24, 16, 1024),
         Gpt2("gpt2-large", 36, 20, 1280),

@@ -122,6 +122,15 @@ public class OpGradientTests
     }
 
     [Fact]
+    public void Tanh()
+    {
+        var x = Random(rng, 3, 3, 11);
+        var r = Constant(rng, 3, 11);
+        Check(() => Ops.Dot(Ops.Tanh(x), r), [x]);
+        using (Graph.NoGrad()) Assert.Equal(MathF.Tanh(x.Span[5]), Ops.Tanh(x).Span[5], 6);
+    }
+
+    [Fact]
     public void Relu()
     {
         var x = Random(rng, 3, 4, 9);
