@@ -14,9 +14,10 @@ namespace Sharpformer.Models;
 [JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
 [JsonDerivedType(typeof(GptConfig), "gpt")]
 [JsonDerivedType(typeof(EncoderClassifierConfig), "encoder-classifier")]
+[JsonDerivedType(typeof(VitConfig), "vit")]
 public abstract record ModelConfig
 {
-    /// <summary>The JSON discriminator ("gpt", "encoder-classifier").</summary>
+    /// <summary>The JSON discriminator ("gpt", "encoder-classifier", "vit").</summary>
     [JsonIgnore] public abstract string Kind { get; }
 
     /// <summary>Longest sequence the model takes (its position table), or 0 for inputs that are not sequences.</summary>
