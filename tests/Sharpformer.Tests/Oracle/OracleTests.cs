@@ -20,7 +20,7 @@ public class OracleTests
 
     static JsonElement Config(SafetensorsFile f) => JsonDocument.Parse(f.Metadata["config"]).RootElement;
 
-    static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string what)
+    internal static void AssertClose(ReadOnlySpan<float> expected, ReadOnlySpan<float> actual, string what)
     {
         Assert.True(expected.Length == actual.Length, $"{what}: {actual.Length} values, expected {expected.Length}");
         float scale = 0;
