@@ -10,17 +10,30 @@ static class PrepareCommand
 {
     public static Command Create()
     {
-        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), or text (any file, with --input)" };
-        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text");
-        var input = new Option<string?>("--input") { Description = "Text file to prepare (default: the Tiny Shakespeare that ships with sharpformer)" };
+        var dataset = new Argument<string>("dataset")
+        {
+            Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), text (any file, with --input); " +
+                "fashion-mnist, mnist (IDX files), images (class sub-folders of PNG/JPEG, with --input and --size)",
+        };
+        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text", ImagePreparation.FashionMnist, ImagePreparation.Mnist, ImagePreparation.Images);
+        var input = new Option<string?>("--input") { Description = "Text file, folder of IDX files, or image folder to prepare (default: the shipped Tiny Shakespeare; Debian's Fashion-MNIST)" };
         var download = new Option<bool>("--download") { Description = "Download Tiny Shakespeare from char-rnn instead of using the shipped copy" };
         var output = new Option<string?>("--out") { Description = "Output folder (default: data/shakespeare_char, data/shakespeare or data/text)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "char or gpt2 (default: char, gpt2 for shakespeare)" };
         tokenizer.AcceptOnlyFromAmong("char", "gpt2");
-        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer, download };
+        var images = new ImagePreparation.Options();
+        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split), or prepare labelled images") { dataset, input, output, tokenizer, download };
+        images.AddTo(command);
         command.SetAction(r => Cli.Run(() =>
         {
             string kind = r.GetValue(dataset)!;
+            if (ImagePreparation.Handles(kind))
+            {
+                if (r.GetValue(download) || r.GetValue(tokenizer) is not null) throw new ArgumentException($"--download and --tokenizer are for text; prepare {kind} takes --input, --out, --size, --channels, --val-fraction, --flip.");
+                ImagePreparation.Run(kind, r.GetValue(input), r.GetValue(output), images.Read(r, kind));
+                return Cli.Ok;
+            }
+            images.EnsureUnused(r, kind);
             string tok = r.GetValue(tokenizer) ?? (kind == "shakespeare" ? "gpt2" : "char");
             string outDir = r.GetValue(output) ?? DefaultFolder(kind, tok);
             string? file = r.GetValue(input);

@@ -14,7 +14,8 @@ namespace Sharpformer.Cli.Tasks;
 abstract class TrainingData : IDisposable
 {
     /// <summary>The folder's meta.json names the kind of data ("task"); folders without one hold next-token data, as nanoGPT's.</summary>
-    public static TrainingData Open(string folder) => new LanguageModelData(folder);
+    public static TrainingData Open(string folder) =>
+        ImageDataFolder.IsImageFolder(folder) ? new ImageData(folder) : new LanguageModelData(folder);
 
     public abstract string Folder { get; }
 
