@@ -13,17 +13,25 @@ static class EvalCommand
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, out-dir holding one, or Hugging Face GPT-2 folder", Required = true };
         var data = new Option<string>("--data") { Description = "Prepared data folder", Required = true };
-        var split = new Option<string>("--split") { Description = "val or train", DefaultValueFactory = _ => "val" };
-        split.AcceptOnlyFromAmong("val", "train");
+        var split = new Option<string>("--split") { Description = "val or train; test for image data prepared with a test set", DefaultValueFactory = _ => "val" };
+        split.AcceptOnlyFromAmong("val", "train", "test");
+        var confusion = new Option<string?>("--confusion") { Description = "Image data: confusion-matrix PNG to write (default: confusion_SPLIT.png beside the checkpoint)" };
         var iters = new Option<int>("--eval-iters") { Description = "Batches to average", DefaultValueFactory = _ => 200 };
         var batch = new Option<int>("--batch-size") { Description = "Sequences per batch", DefaultValueFactory = _ => 12 };
         var block = new Option<int?>("--block-size") { Description = "Context length (default: the model's)" };
         var seed = new Option<int>("--seed") { Description = "Random seed for the batches", DefaultValueFactory = _ => 1337 };
         var threads = new Option<int>("--threads") { Description = "Kernel threads (default: processor count)" };
-        var command = new Command("eval", "Print a checkpoint's loss on a data split") { checkpoint, data, split, iters, batch, block, seed, threads };
+        var command = new Command("eval", "Print a checkpoint's loss on a data split (image classifiers: accuracy, per class, and a confusion matrix)")
+            { checkpoint, data, split, iters, batch, block, seed, threads, confusion };
         command.SetAction(r => Cli.Run(() =>
         {
             if (r.GetValue(threads) is > 0 and var t) Parallelism.ThreadCount = t;
+            if (ImageDataFolder.IsImageFolder(r.GetValue(data)!))
+            {
+                ImageEvaluation.Run(r.GetValue(checkpoint)!, r.GetValue(data)!, r.GetValue(split)!, r.GetValue(confusion));
+                return Cli.Ok;
+            }
+            if (r.GetValue(split) == "test") throw new ArgumentException("--split test is for image data prepared with a test set; token data has train and val.");
             using var dataset = Dataset.Open(r.GetValue(data)!);
             string path = r.GetValue(checkpoint)!;
             var model = ModelLoader.LoadForData(path, dataset.Tokenizer, dataset.Folder);

@@ -14,8 +14,16 @@ namespace Sharpformer.Cli.Tasks;
 abstract class TrainingData : IDisposable
 {
     /// <summary>The folder's meta.json names the kind of data ("task"); folders without one hold next-token data, as nanoGPT's.</summary>
-    public static TrainingData Open(string folder) =>
-        ImageDataFolder.IsImageFolder(folder) ? new ImageData(folder) : new LanguageModelData(folder);
+    public static TrainingData Open(string folder)
+    {
+        if (!Directory.Exists(folder) && folder.Replace('\\', '/').TrimEnd('/') == Commands.ImagePreparation.DefaultFolder(Commands.ImagePreparation.FashionMnist))
+        {
+            // The vit-fashion presets' folder, prepared on first use from Debian's dataset-fashion-mnist, as Tiny Shakespeare is.
+            Console.WriteLine($"{folder} is missing: preparing Fashion-MNIST");
+            Commands.ImagePreparation.Run(Commands.ImagePreparation.FashionMnist, null, folder, new(28, 1, 0.1, Flip: true));
+        }
+        return ImageDataFolder.IsImageFolder(folder) ? new ImageData(folder) : new LanguageModelData(folder);
+    }
 
     public abstract string Folder { get; }
 
