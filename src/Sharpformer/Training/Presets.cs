@@ -97,8 +97,8 @@ public static class Presets
         new RunSettings
         {
             OutDir = "out-vit-fashion-quick", Data = "data/fashion_mnist", BatchSize = 128, BlockSize = 17, GradientAccumulationSteps = 1,
-            MaxIters = 2000, LearningRate = 3e-3f, WarmupIters = 100, LrDecayIters = 2000, MinLr = 3e-5f, WeightDecay = 0.05f,
-            Beta2 = 0.999f, EvalInterval = 500, EvalIters = 20, LogInterval = 50,
+            MaxIters = 6000, LearningRate = 2e-3f, WarmupIters = 200, LrDecayIters = 6000, MinLr = 2e-5f, WeightDecay = 0.05f,
+            Beta2 = 0.999f, EvalInterval = 1000, EvalIters = 20, LogInterval = 100,
         });
 
     /// <summary>
