@@ -6,7 +6,7 @@ using Sharpformer.Text;
 
 namespace Sharpformer.Cli.Commands;
 
-/// <summary>`convert`: Hugging Face GPT-2 folder ⇄ Sharpformer checkpoint.</summary>
+/// <summary>`convert`: Hugging Face GPT-2 or ViTForImageClassification folder ⇄ Sharpformer checkpoint.</summary>
 static class ConvertCommand
 {
     public static Command Create()
@@ -14,7 +14,7 @@ static class ConvertCommand
         var fromHf = new Option<string?>("--from-hf") { Description = "Hugging Face GPT-2 folder (config.json + model.safetensors) to import" };
         var toHf = new Option<string?>("--to-hf") { Description = "Sharpformer checkpoint to export in the Hugging Face GPT-2 layout" };
         var output = new Option<string>("--out") { Description = "Folder to write", Required = true };
-        var command = new Command("convert", "Import or export checkpoints in the Hugging Face GPT-2 layout") { fromHf, toHf, output };
+        var command = new Command("convert", "Import or export checkpoints in the Hugging Face GPT-2 or ViT layout") { fromHf, toHf, output };
         command.SetAction(r => Cli.Run(() =>
         {
             string? from = r.GetValue(fromHf), to = r.GetValue(toHf);
@@ -23,6 +23,13 @@ static class ConvertCommand
             if (from is not null)
             {
                 if (!Directory.Exists(from)) throw new DirectoryNotFoundException($"Hugging Face folder '{from}' does not exist.");
+                if (HuggingFaceVit.IsHuggingFaceVit(from))
+                {
+                    var vit = HuggingFaceVit.Import(from);
+                    Checkpoint.Save(outDir, vit, new Dictionary<string, TokenizerSpec>());
+                    Console.WriteLine($"imported {from} (ViT, {vit.ParameterCount:N0} parameters) into {outDir}");
+                    return Cli.Ok;
+                }
                 var model = HuggingFaceGpt2.Import(from);
                 Checkpoint.Save(outDir, model, Gpt2Tokenizer.Instance.Spec);
                 Console.WriteLine($"imported {from} ({model.CountParameters(nonEmbedding: false):N0} parameters) into {outDir}");
@@ -30,6 +37,12 @@ static class ConvertCommand
             else
             {
                 var (loaded, config) = Checkpoint.Load(to!);
+                if (loaded is Vit vit)
+                {
+                    HuggingFaceVit.Export(vit, outDir);
+                    Console.WriteLine($"exported {to} in the Hugging Face ViTForImageClassification layout to {outDir}");
+                    return Cli.Ok;
+                }
                 if (loaded is not Gpt model) throw new ArgumentException($"Only GPT checkpoints export to the Hugging Face GPT-2 layout; '{to}' holds a {loaded.Config.Kind} model.");
                 HuggingFaceGpt2.Export(model, outDir);
                 Console.WriteLine($"exported {to} in the Hugging Face GPT-2 layout to {outDir}" + (config.Tokenizer.Kind != "gpt2" ? $" (note: it uses a {config.Tokenizer.Kind} tokenizer, not GPT-2's)" : ""));

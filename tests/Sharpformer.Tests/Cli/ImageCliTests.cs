@@ -71,6 +71,15 @@ public sealed class ImageCliTests : IClassFixture<ImageCliTests.Run>
         var png = File.ReadAllBytes(Path.Combine(run.Root, "out", "confusion_val.png"));
         Assert.Equal((byte)'P', png[1]);
 
+        var exported = CliRunner.Run(run.Root, "convert", "--to-hf", "out", "--out", "hf");
+        Assert.True(exported.ExitCode == 0, exported.Stderr);
+        Assert.Contains("\"model_type\": \"vit\"", File.ReadAllText(Path.Combine(run.Root, "hf", "config.json")));
+        var imported = CliRunner.Run(run.Root, "convert", "--from-hf", "hf", "--out", "back");
+        Assert.True(imported.ExitCode == 0, imported.Stderr);
+        var evalBack = CliRunner.Run(run.Root, "eval", "--checkpoint", "back", "--data", "data");
+        Assert.Equal(eval.Stdout.Split('\n')[0], evalBack.Stdout.Split('\n')[0]); // the same accuracy line after the round trip
+        foreach (var d in new[] { "hf", "back" }) Directory.Delete(Path.Combine(run.Root, d), recursive: true);
+
         var predict = CliRunner.Run(run.Root, "predict", "--checkpoint", "out", "--image", Path.Combine("pics", "top", "0.png"), "--top-k", "2");
         Assert.True(predict.ExitCode == 0, predict.Stderr);
         var lines = predict.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
