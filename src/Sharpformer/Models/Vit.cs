@@ -127,14 +127,7 @@ public sealed class Vit : Model
         Classifier = AddModule(new Linear("classifier", d, config.NumLabels));
 
         // Hugging Face ViT's _init_weights: N(0, 0.02) for weights, [CLS] and positions; zero biases; LayerNorm gains 1.
-        var rng = new InitRng(unchecked((ulong)seed));
-        foreach (var q in Parameters)
-        {
-            var s = q.Value.Span;
-            if (q.Name.EndsWith(".bias", StringComparison.Ordinal)) s.Clear();
-            else if (q.Shape.Length == 1) s.Fill(1f);
-            else rng.Normal(s, 0.02);
-        }
+        new InitRng(unchecked((ulong)seed)).Encoder(Parameters);
     }
 
     public override VitConfig Config { get; }
