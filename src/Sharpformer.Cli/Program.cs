@@ -8,6 +8,7 @@ var root = new RootCommand("Sharpformer: train and run GPT-style Transformers on
     TrainCommand.Create(),
     SampleCommand.Create(),
     EvalCommand.Create(),
+    PredictCommand.Create(),
     InfoCommand.Create(),
     BenchCommand.Create(),
     ConvertCommand.Create(),

@@ -14,16 +14,18 @@ static class EvalCommand
     {
         var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, out-dir holding one, or Hugging Face GPT-2 folder", Required = true };
         var data = new Option<string>("--data") { Description = "Prepared data folder", Required = true };
-        var split = new Option<string>("--split") { Description = "val or train (translation data: val or test, default test for BLEU)", DefaultValueFactory = _ => "val" };
+        var split = new Option<string>("--split") { Description = "val or train; test for image or translation data prepared with a test set", DefaultValueFactory = _ => "val" };
         split.AcceptOnlyFromAmong("val", "train", "test");
         var iters = new Option<int>("--eval-iters") { Description = "Batches to average (1 to 1,048,576)", DefaultValueFactory = _ => 200 };
         var batch = new Option<int>("--batch-size") { Description = "Sequences per batch (1 to 1,048,576)", DefaultValueFactory = _ => 12 };
         var block = new Option<int?>("--block-size") { Description = "Context length (1 to the model's, which is the default)" };
         var seed = new Option<int>("--seed") { Description = "Random seed for the batches (any 32-bit integer)", DefaultValueFactory = _ => 1337 };
         var threads = new Option<int>("--threads") { Description = $"Kernel threads (0 to {RunSettings.MaxThreads:N0}; default 0: processor count)" };
+        var confusion = new Option<string?>("--confusion") { Description = "Image data: confusion-matrix PNG to write (default: confusion_SPLIT.png beside the checkpoint)" };
         var sentences = new Option<int>("--sentences") { Description = "Translation data: sentences of the split to translate for BLEU", DefaultValueFactory = _ => 500 };
         var beam = new Option<int>("--beam") { Description = "Translation data: beam size for the beam BLEU", DefaultValueFactory = _ => 4 };
-        var command = new Command("eval", "Print a checkpoint's loss on a data split (translation: val loss, greedy and beam BLEU, chrF on --split test or val)") { checkpoint, data, split, iters, batch, block, seed, threads, sentences, beam };
+        var command = new Command("eval", "Print a checkpoint's loss on a data split (image classifiers: accuracy, per class, a confusion matrix; translation: val loss, greedy and beam BLEU, chrF; masked-LM: loss and masked-token accuracy)")
+            { checkpoint, data, split, iters, batch, block, seed, threads, sentences, beam, confusion };
         command.SetAction(r => Cli.Run(() =>
         {
             Settings.InRange(r.GetValue(threads), 0, RunSettings.MaxThreads, "threads");
@@ -42,7 +44,12 @@ static class EvalCommand
                 TranslationData.Evaluate(s2s, r.GetValue(data)!, part, r.GetValue(sentences), r.GetValue(beam), r.GetValue(iters), r.GetValue(batch), (ulong)r.GetValue(seed));
                 return Cli.Ok;
             }
-            if (r.GetValue(split) == "test") throw new ArgumentException("Token data has no test split (val or train).");
+            if (ImageDataFolder.IsImageFolder(r.GetValue(data)!))
+            {
+                ImageEvaluation.Run(r.GetValue(checkpoint)!, r.GetValue(data)!, r.GetValue(split)!, r.GetValue(confusion));
+                return Cli.Ok;
+            }
+            if (r.GetValue(split) == "test") throw new ArgumentException("--split test is for image or translation data prepared with a test set; token data has train and val.");
             using var dataset = Dataset.Open(r.GetValue(data)!);
             string path = r.GetValue(checkpoint)!;
             var model = ModelLoader.LoadForData(path, dataset.Tokenizer, dataset.Folder);

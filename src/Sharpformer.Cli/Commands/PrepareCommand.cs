@@ -11,8 +11,8 @@ static class PrepareCommand
 {
     public static Command Create()
     {
-        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), text (any file, with --input), translation (sentence pairs: --gettext LANG, --source F --target F, or --tsv F), or mlm (BERT masked-LM data with a learned WordPiece vocabulary)" };
-        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text", "translation", "mlm");
+        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), text (any file, with --input), translation (sentence pairs: --gettext LANG, --source F --target F, or --tsv F), mlm (BERT masked-LM data with a learned WordPiece vocabulary); fashion-mnist, mnist (IDX files), images (class sub-folders of PNG/JPEG, with --input and --size)" };
+        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text", "translation", "mlm", ImagePreparation.FashionMnist, ImagePreparation.Mnist, ImagePreparation.Images);
         var gettext = new Option<string?>("--gettext") { Description = "translation: English → LANG pairs from /usr/share/locale/LANG/LC_MESSAGES/*.mo" };
         var sourceFile = new Option<string?>("--source") { Description = "translation: source sentences, one per line (with --target)" };
         var targetFile = new Option<string?>("--target") { Description = "translation: their translations, line-aligned with --source" };
@@ -20,13 +20,15 @@ static class PrepareCommand
         var vocabSize = new Option<int>("--vocab-size") { Description = "translation: shared BPE vocabulary size; mlm: WordPiece vocabulary to learn", DefaultValueFactory = _ => Tasks.TranslationData.DefaultVocabSize };
         var maxLength = new Option<int>("--max-length") { Description = "translation: longest sentence in tokens (the model's positions); longer pairs are skipped and counted", DefaultValueFactory = _ => Tasks.TranslationData.DefaultMaxLength };
         var blockSize = new Option<int>("--block-size") { Description = "mlm: longest packed sequence, [CLS] and [SEP] included", DefaultValueFactory = _ => 128 };
-        var input = new Option<string?>("--input") { Description = "Text file to prepare (default: the Tiny Shakespeare that ships with sharpformer)" };
+        var input = new Option<string?>("--input") { Description = "Text file, folder of IDX files, or image folder to prepare (default: the shipped Tiny Shakespeare; Debian's Fashion-MNIST)" };
         var download = new Option<bool>("--download") { Description = "Download Tiny Shakespeare from char-rnn instead of using the shipped copy" };
         var output = new Option<string?>("--out") { Description = "Output folder (default: data/shakespeare_char, data/shakespeare or data/text)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "char or gpt2 (default: char, gpt2 for shakespeare)" };
         tokenizer.AcceptOnlyFromAmong("char", "gpt2");
         var overwrite = new Option<bool>("--overwrite") { Description = "Write into a folder that is not empty, replacing only train.bin, val.bin and meta.json (never the input)" };
-        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split)") { dataset, input, output, tokenizer, download, overwrite, gettext, sourceFile, targetFile, tsv, vocabSize, maxLength, blockSize };
+        var images = new ImagePreparation.Options();
+        var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split), or prepare sentence pairs or labelled images") { dataset, input, output, tokenizer, download, overwrite, gettext, sourceFile, targetFile, tsv, vocabSize, maxLength, blockSize };
+        images.AddTo(command);
         command.SetAction(r => Cli.Run(() =>
         {
             string kind = r.GetValue(dataset)!;
@@ -48,6 +50,13 @@ static class PrepareCommand
                 Tasks.TranslationData.Prepare(pairs, origin, r.GetValue(output) ?? (lang is not null ? $"data/translate_{lang}" : "data/translation"), r.GetValue(vocabSize), r.GetValue(maxLength));
                 return Cli.Ok;
             }
+            if (ImagePreparation.Handles(kind))
+            {
+                if (r.GetValue(download) || r.GetValue(tokenizer) is not null) throw new ArgumentException($"--download and --tokenizer are for text; prepare {kind} takes --input, --out, --size, --channels, --val-fraction, --flip.");
+                ImagePreparation.Run(kind, r.GetValue(input), r.GetValue(output), images.Read(r, kind));
+                return Cli.Ok;
+            }
+            images.EnsureUnused(r, kind);
             string tok = r.GetValue(tokenizer) ?? (kind == "shakespeare" ? "gpt2" : "char");
             string outDir = r.GetValue(output) ?? DefaultFolder(kind, tok);
             string? file = r.GetValue(input);

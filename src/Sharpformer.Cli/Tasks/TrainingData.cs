@@ -21,6 +21,13 @@ abstract class TrainingData : IDisposable
             Console.WriteLine($"{folder} is missing: preparing Tiny Shakespeare for masked-LM pretraining");
             MlmData.Prepare(input: null, folder, vocabSize: 4000, blockSize: 128);
         }
+        if (!Directory.Exists(folder) && folder.Replace('\\', '/').TrimEnd('/') == Commands.ImagePreparation.DefaultFolder(Commands.ImagePreparation.FashionMnist))
+        {
+            // The vit-fashion presets' folder, prepared on first use from Debian's dataset-fashion-mnist, as Tiny Shakespeare is.
+            Console.WriteLine($"{folder} is missing: preparing Fashion-MNIST");
+            Commands.ImagePreparation.Run(Commands.ImagePreparation.FashionMnist, null, folder, new(28, 1, 0.1, Flip: true));
+        }
+        if (ImageDataFolder.IsImageFolder(folder)) return new ImageData(folder);
         if (TranslationData.IsTranslationFolder(folder) || IsDefaultTranslationFolder(folder)) return new TranslationData(folder);
         return MlmData.IsMlmFolder(folder) ? new MlmData(folder) : new LanguageModelData(folder);
     }

@@ -75,14 +75,7 @@ public sealed class EncoderClassifier : Model
         LnF = AddModule(new Nn.LayerNorm("encoder.ln_f", c, bias: true, config.LayerNormEpsilon));
         Head = AddModule(new Linear("classifier", c, config.NumLabels));
 
-        var rng = new InitRng(unchecked((ulong)seed));
-        foreach (var p in Parameters)
-        {
-            var s = p.Value.Span;
-            if (p.Name.EndsWith(".bias", StringComparison.Ordinal)) s.Clear();
-            else if (p.Shape.Length == 1) s.Fill(1f);
-            else rng.Normal(s, 0.02);
-        }
+        new InitRng(unchecked((ulong)seed)).Encoder(Parameters);
     }
 
     public override EncoderClassifierConfig Config { get; }

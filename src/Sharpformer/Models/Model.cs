@@ -16,9 +16,10 @@ namespace Sharpformer.Models;
 [JsonDerivedType(typeof(EncoderClassifierConfig), "encoder-classifier")]
 [JsonDerivedType(typeof(Seq2SeqConfig), "seq2seq")]
 [JsonDerivedType(typeof(BertConfig), "bert")]
+[JsonDerivedType(typeof(VitConfig), "vit")]
 public abstract record ModelConfig
 {
-    /// <summary>The JSON discriminator ("gpt", "encoder-classifier", "seq2seq", "bert").</summary>
+    /// <summary>The JSON discriminator ("gpt", "encoder-classifier", "seq2seq", "bert", "vit").</summary>
     [JsonIgnore] public abstract string Kind { get; }
 
     /// <summary>Longest sequence the model takes (its position table), or 0 for inputs that are not sequences.</summary>

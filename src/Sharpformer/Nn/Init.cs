@@ -34,4 +34,20 @@ public sealed class InitRng(ulong seed)
     {
         for (int i = 0; i < values.Length; i++) values[i] = (float)(NextNormal() * std);
     }
+
+    /// <summary>
+    /// BERT's and ViT's init (Hugging Face _init_weights): biases 0, other 1-D parameters (LayerNorm gains) 1, and
+    /// every matrix, embedding and token N(0, std), in parameter order.
+    /// </summary>
+    public void Encoder(IEnumerable<Parameter> parameters, double std = 0.02)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        foreach (var p in parameters)
+        {
+            var s = p.Value.Span;
+            if (p.Name.EndsWith(".bias", StringComparison.Ordinal)) s.Clear();
+            else if (p.Shape.Length == 1) s.Fill(1f);
+            else Normal(s, std);
+        }
+    }
 }
