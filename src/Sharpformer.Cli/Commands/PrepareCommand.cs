@@ -35,7 +35,9 @@ static class PrepareCommand
             if (kind == "mlm")
             {
                 if (r.GetValue(download) || r.GetValue(tokenizer) is not null) throw new ArgumentException("prepare mlm learns its own WordPiece vocabulary from --input (default: Tiny Shakespeare); --download and --tokenizer do not apply.");
-                Tasks.MlmData.Prepare(r.GetValue(input), r.GetValue(output) ?? "data/shakespeare_mlm", r.GetValue(vocabSize), r.GetValue(blockSize));
+                string mlmOut = r.GetValue(output) ?? "data/shakespeare_mlm";
+                Guard(mlmOut, r.GetValue(overwrite), r.GetValue(input));
+                OutputFolder.Write(mlmOut, folder => Tasks.MlmData.Prepare(r.GetValue(input), folder, r.GetValue(vocabSize), r.GetValue(blockSize)));
                 return Cli.Ok;
             }
             if (kind == "translation")
@@ -47,13 +49,18 @@ static class PrepareCommand
                 var (pairs, origin) = lang is not null ? (TranslationPairs.FromGettext(lang).Pairs, $"gettext {lang}")
                     : pairsFile is not null ? (TranslationPairs.ReadTsv(pairsFile), pairsFile)
                     : (TranslationPairs.ReadAligned(src!, tgt!), $"{src} + {tgt}");
-                Tasks.TranslationData.Prepare(pairs, origin, r.GetValue(output) ?? (lang is not null ? $"data/translate_{lang}" : "data/translation"), r.GetValue(vocabSize), r.GetValue(maxLength));
+                string pairsOut = r.GetValue(output) ?? (lang is not null ? $"data/translate_{lang}" : "data/translation");
+                Guard(pairsOut, r.GetValue(overwrite), src, tgt, pairsFile);
+                OutputFolder.Write(pairsOut, folder => Tasks.TranslationData.Prepare(pairs, origin, folder, r.GetValue(vocabSize), r.GetValue(maxLength)));
                 return Cli.Ok;
             }
             if (ImagePreparation.Handles(kind))
             {
                 if (r.GetValue(download) || r.GetValue(tokenizer) is not null) throw new ArgumentException($"--download and --tokenizer are for text; prepare {kind} takes --input, --out, --size, --channels, --val-fraction, --flip.");
-                ImagePreparation.Run(kind, r.GetValue(input), r.GetValue(output), images.Read(r, kind));
+                string imagesOut = r.GetValue(output) ?? ImagePreparation.DefaultFolder(kind);
+                Guard(imagesOut, r.GetValue(overwrite), r.GetValue(input));
+                var imageSettings = images.Read(r, kind);
+                OutputFolder.Write(imagesOut, folder => ImagePreparation.Run(kind, r.GetValue(input), folder, imageSettings));
                 return Cli.Ok;
             }
             images.EnsureUnused(r, kind);
@@ -67,6 +74,10 @@ static class PrepareCommand
         }));
         return command;
     }
+
+    /// <summary>Refuses a non-empty output folder without --overwrite, and always the input's own folder.</summary>
+    static void Guard(string folder, bool overwrite, params string?[] inputs) =>
+        OutputFolder.EnsureWritable(folder, [], overwrite, inputs.OfType<string>().ToArray());
 
     /// <summary>The files prepare writes (and with --overwrite replaces); nothing else in the folder is touched.</summary>
     static readonly string[] Files = ["train.bin", "val.bin", Dataset.MetaFile];

@@ -77,8 +77,7 @@ sealed class MlmData : TrainingData
         Settings.InRange(blockSize, 8, ushort.MaxValue, "block-size");
         string text = input is null ? PrepareCommand.ShippedTinyShakespeare() : TextFile.Read(input);
         var options = new WordPieceTrainerOptions { VocabSize = vocabSize };
-        string staging = outDir.TrimEnd('/', '\\') + ".tmp";
-        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+        string staging = outDir; // a fresh folder: the caller writes through OutputFolder, which never removes other files
         Directory.CreateDirectory(staging);
         WordPieceTrainer.TrainToFile(text, Path.Combine(staging, WordPieceTokenizer.VocabFileName), options);
         new WordPieceTokenizer(Path.Combine(staging, WordPieceTokenizer.VocabFileName), WordPieceSettings.From(options)).Save(staging);
@@ -119,8 +118,6 @@ sealed class MlmData : TrainingData
             ["train_sequences"] = train.Count, ["val_sequences"] = val.Count, ["truncated_tokens"] = truncated,
         };
         File.WriteAllText(Path.Combine(staging, "meta.json"), meta.ToJsonString(new() { WriteIndented = true }));
-        if (Directory.Exists(outDir)) Directory.Delete(outDir, recursive: true);
-        Directory.Move(staging, outDir);
         long tokens = sequences.Sum(s => (long)s.Length);
         Console.WriteLine($"{outDir}: {text.Length:N0} characters, WordPiece vocabulary {tokenizer.VocabSize:N0}, {train.Count:N0} train / {val.Count:N0} val sequences of up to {blockSize} tokens ({tokens:N0} tokens)");
         if (truncated > 0) Console.WriteLine($"truncated: {cutLines:N0} lines longer than {blockSize - 2} pieces lost {truncated:N0} pieces");
