@@ -30,8 +30,9 @@ static class ModelLoader
     /// <summary>A GPT for text generation (sample, eval): another kind of checkpoint is one clear error.</summary>
     public static (Gpt Model, TokenizerSpec Tokenizer) LoadGpt(string path, string verb)
     {
-        var (model, tokenizer) = Load(path);
-        return model is Gpt gpt ? (gpt, tokenizer) : throw new ArgumentException($"`{verb}` needs a GPT checkpoint, but '{path}' holds a {model.Config.Kind} model.");
+        var (model, tokenizers) = LoadWithTokenizers(path);
+        if (model is not Gpt gpt) throw new ArgumentException($"`{verb}` needs a GPT checkpoint, but '{path}' holds a {model.Config.Kind} model.");
+        return tokenizers.TryGetValue(CheckpointConfig.TextRole, out var spec) ? (gpt, spec) : throw new ArgumentException($"'{path}' holds a GPT without a text tokenizer.");
     }
 
     /// <summary>A model whose tokenizer must encode the given data as it was prepared.</summary>

@@ -105,7 +105,7 @@ static class TrainCommand
             metrics.Step(s.Iteration, s.Loss, s.LearningRate, s.GradNorm, s.Milliseconds, s.TokensPerSecond);
             progress?.Invoke(s);
             if (Console.IsOutputRedirected || progress is null)
-                Console.WriteLine($"iter {s.Iteration}: loss {s.Loss:F4}, lr {s.LearningRate:0.####e0}, time {s.Milliseconds:F2}ms, {s.TokensPerSecond:N0} tokens/s");
+                Console.WriteLine($"iter {s.Iteration}: loss {s.Loss:F4}, lr {s.LearningRate:0.####e0}, time {s.Milliseconds:F2}ms, {Speed(s)}");
         };
         RunWithProgress(trainer, config, cancel.Token);
         if (cancel.IsCancellationRequested && trainer.Iteration <= config.MaxIters && !config.EvalOnly)
@@ -125,6 +125,9 @@ static class TrainCommand
         if (!cancel.IsCancellationRequested) data.Demonstrate(model, config, sampleTokens);
         return Cli.Ok;
     }
+
+    /// <summary>Tokens per second for token data; examples (images) per second where the inputs are not tokens.</summary>
+    static string Speed(StepReport s) => s.TokensPerSecond > 0 ? $"{s.TokensPerSecond:N0} tokens/s" : $"{s.ExamplesPerSecond:N1} examples/s";
 
     /// <summary>The model's shape in one line.</summary>
     static string Describe(Model model) => model.Config switch
@@ -160,7 +163,7 @@ static class TrainCommand
                 task.Increment(trainer.Iteration);
                 progress = s =>
                 {
-                    task.Description = $"iter {s.Iteration}  loss {s.Loss:F4}  {s.Milliseconds:F1} ms  {s.TokensPerSecond:N0} tok/s";
+                    task.Description = $"iter {s.Iteration}  loss {s.Loss:F4}  {s.Milliseconds:F1} ms  {Speed(s)}";
                     task.Value = s.Iteration + 1;
                 };
                 report = line => AnsiConsole.MarkupLine(Markup.Escape(line));
