@@ -169,14 +169,14 @@ public sealed class Bert : Model
     public Tensor HiddenStates(ReadOnlySpan<int> ids, ReadOnlySpan<int> segments, ReadOnlySpan<int> lengths, int batch, int time)
     {
         if (Graph.Current is not null) return Encode(ids, segments, lengths, batch, time);
-        using (Graph.NoGrad()) return Owned(Encode(ids, segments, lengths, batch, time));
+        using (Graph.NoGrad()) return Encode(ids, segments, lengths, batch, time).Copy();
     }
 
     /// <summary>Masked-LM logits [batch, time, vocab] at every position (a masked-LM model only).</summary>
     public Tensor MaskedLmLogits(ReadOnlySpan<int> ids, ReadOnlySpan<int> segments, ReadOnlySpan<int> lengths, int batch, int time)
     {
         if (Graph.Current is not null) return MlmHead(Encode(ids, segments, lengths, batch, time));
-        using (Graph.NoGrad()) return Owned(MlmHead(Encode(ids, segments, lengths, batch, time)));
+        using (Graph.NoGrad()) return MlmHead(Encode(ids, segments, lengths, batch, time)).Copy();
     }
 
     /// <summary>Masked-LM logits [masked positions, vocab] at the positions of a batch that have a target, in order.</summary>
@@ -184,17 +184,15 @@ public sealed class Bert : Model
     {
         ArgumentNullException.ThrowIfNull(batch);
         using (Graph.NoGrad())
-            return Owned(MlmHead(Ops.GatherRows(Encode(batch.Ids, batch.Segments, batch.Lengths, batch.Batch, batch.Time), batch.MaskedPositions())));
+            return MlmHead(Ops.GatherRows(Encode(batch.Ids, batch.Segments, batch.Lengths, batch.Batch, batch.Time), batch.MaskedPositions())).Copy();
     }
 
     /// <summary>Class logits [batch, labels] (a classifier only).</summary>
     public Tensor ClassLogits(ReadOnlySpan<int> ids, ReadOnlySpan<int> segments, ReadOnlySpan<int> lengths, int batch, int time)
     {
         if (Graph.Current is not null) return ClassifierHead(Encode(ids, segments, lengths, batch, time));
-        using (Graph.NoGrad()) return Owned(ClassifierHead(Encode(ids, segments, lengths, batch, time)));
+        using (Graph.NoGrad()) return ClassifierHead(Encode(ids, segments, lengths, batch, time)).Copy();
     }
-
-    static Tensor Owned(Tensor t) => Tensor.FromArray(t.Span, t.Shape);
 
     Tensor Encode(ReadOnlySpan<int> ids, ReadOnlySpan<int> segments, ReadOnlySpan<int> lengths, int batch, int time)
     {

@@ -89,11 +89,7 @@ public sealed class EncoderClassifier : Model
     public Tensor Logits(ReadOnlySpan<int> ids, ReadOnlySpan<int> lengths, int batch, int time)
     {
         if (Graph.Current is not null) return Forward(ids, lengths, batch, time);
-        using (Graph.NoGrad())
-        {
-            var logits = Forward(ids, lengths, batch, time);
-            return Tensor.FromArray(logits.Span, logits.Shape);
-        }
+        using (Graph.NoGrad()) return Forward(ids, lengths, batch, time).Copy();
     }
 
     Tensor Forward(ReadOnlySpan<int> ids, ReadOnlySpan<int> lengths, int batch, int time)

@@ -97,11 +97,7 @@ public sealed partial class Gpt : Model, ITokenDecoder
     public Tensor Loss(ReadOnlySpan<int> idx, ReadOnlySpan<int> targets, int batch, int time)
     {
         if (Graph.Current is not null) return NextTokenLoss(idx, targets, batch, time);
-        using (Graph.NoGrad())
-        {
-            var loss = NextTokenLoss(idx, targets, batch, time);
-            return Tensor.FromArray(loss.Span, loss.Shape);
-        }
+        using (Graph.NoGrad()) return NextTokenLoss(idx, targets, batch, time).Copy();
     }
 
     Tensor NextTokenLoss(ReadOnlySpan<int> idx, ReadOnlySpan<int> targets, int batch, int time)
@@ -123,11 +119,7 @@ public sealed partial class Gpt : Model, ITokenDecoder
     {
         CheckTokens(idx, batch, time);
         if (Graph.Current is not null) return Forward(idx, batch, time);
-        using (Graph.NoGrad())
-        {
-            var logits = Forward(idx, batch, time);
-            return Tensor.FromArray(logits.Span, logits.Shape);
-        }
+        using (Graph.NoGrad()) return Forward(idx, batch, time).Copy();
     }
 
     /// <summary>The model's forward pass, as nanoGPT's GPT.forward.</summary>

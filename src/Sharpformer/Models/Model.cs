@@ -72,11 +72,7 @@ public abstract class Model : Module
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (Graph.Current is not null) return BatchLoss(batch);
-        using (Graph.NoGrad())
-        {
-            var loss = BatchLoss(batch);
-            return Tensor.FromArray(loss.Span, loss.Shape);
-        }
+        using (Graph.NoGrad()) return BatchLoss(batch).Copy();
     }
 
     /// <summary>The loss on a batch inside the current scope.</summary>

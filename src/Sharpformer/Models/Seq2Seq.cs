@@ -159,22 +159,14 @@ public sealed partial class Seq2Seq : Model
     public Tensor Logits(ReadOnlySpan<int> source, ReadOnlySpan<int> sourceLengths, ReadOnlySpan<int> targetInputs, int batch, int sourceTime, int targetTime)
     {
         if (Graph.Current is not null) return Forward(source, sourceLengths, targetInputs, batch, sourceTime, targetTime);
-        using (Graph.NoGrad())
-        {
-            var logits = Forward(source, sourceLengths, targetInputs, batch, sourceTime, targetTime);
-            return Tensor.FromArray(logits.Span, logits.Shape);
-        }
+        using (Graph.NoGrad()) return Forward(source, sourceLengths, targetInputs, batch, sourceTime, targetTime).Copy();
     }
 
     /// <summary>The encoder's output [batch, S, C] (the memory the decoder attends to); scoped as <see cref="Logits"/>.</summary>
     public Tensor Encode(ReadOnlySpan<int> source, ReadOnlySpan<int> sourceLengths, int batch, int sourceTime)
     {
         if (Graph.Current is not null) return EncodeInScope(source, sourceLengths, batch, sourceTime);
-        using (Graph.NoGrad())
-        {
-            var memory = EncodeInScope(source, sourceLengths, batch, sourceTime);
-            return Tensor.FromArray(memory.Span, memory.Shape);
-        }
+        using (Graph.NoGrad()) return EncodeInScope(source, sourceLengths, batch, sourceTime).Copy();
     }
 
     Tensor Forward(ReadOnlySpan<int> source, ReadOnlySpan<int> sourceLengths, ReadOnlySpan<int> targetInputs, int batch, int sourceTime, int targetTime)

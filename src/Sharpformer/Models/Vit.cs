@@ -149,11 +149,7 @@ public sealed class Vit : Model
     public Tensor Logits(ReadOnlySpan<float> images, int batch)
     {
         if (Graph.Current is not null) return Forward(images, batch);
-        using (Graph.NoGrad())
-        {
-            var logits = Forward(images, batch);
-            return Tensor.FromArray(logits.Span, logits.Shape);
-        }
+        using (Graph.NoGrad()) return Forward(images, batch).Copy();
     }
 
     /// <summary>

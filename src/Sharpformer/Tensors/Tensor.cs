@@ -47,6 +47,9 @@ public sealed unsafe class Tensor : IDisposable
     /// <summary>A tensor owned by <paramref name="owner"/> (null: caller-owned), contents undefined unless cleared.</summary>
     internal static Tensor Create(ReadOnlySpan<int> shape, Graph? owner, bool clear = false) => new(shape, owner, clear);
 
+    /// <summary>A caller-owned copy of this tensor: how a result computed inside a scope outlives it.</summary>
+    public Tensor Copy() => FromArray(Span, Shape);
+
     /// <summary>A caller-owned copy of <paramref name="values"/> with the given shape.</summary>
     public static Tensor FromArray(ReadOnlySpan<float> values, params ReadOnlySpan<int> shape)
     {
