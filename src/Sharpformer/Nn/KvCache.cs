@@ -97,21 +97,30 @@ public sealed class KvCache : IDisposable
         if (parents.Length != Streams) throw new ArgumentException($"KvCache.Reorder: {parents.Length} parents for {Streams} streams.", nameof(parents));
         foreach (int p in parents)
             if ((uint)p >= (uint)Streams) throw new ArgumentException($"KvCache.Reorder: parent {p} is not a stream of {Streams}.", nameof(parents));
+        bool identity = true;
+        for (int s = 0; s < parents.Length; s++) identity &= parents[s] == s;
+        if (identity) return;
         int row = 2 * width;
-        var lengths = MemoryLengths.ToArray();
+        Span<int> lengths = stackalloc int[Streams];
+        MemoryLengths.CopyTo(lengths);
         for (int s = 0; s < Streams; s++) MemoryLengths[s] = lengths[parents[s]];
+        if (Length == 0 && MemoryLength == 0) return;
+        // One scratch of every stream's used rows serves each layer in turn: only the cached positions move, not the
+        // whole capacity (beam search reorders at every step).
+        using var scratch = new Tensor(Streams * Math.Max(Length, MemoryLength) * row);
         for (int l = 0; l < kv.Length; l++)
         {
-            Permute(kv[l], Capacity * row, Length * row, parents);
-            if (memoryKv[l] is { } memory) Permute(memory, MemoryLength * row, MemoryLength * row, parents);
+            Permute(kv[l].Span, Capacity * row, Length * row, parents, scratch.Span);
+            if (memoryKv[l] is { } memory) Permute(memory.Span, MemoryLength * row, MemoryLength * row, parents, scratch.Span);
         }
     }
 
-    static void Permute(Tensor t, int stride, int used, ReadOnlySpan<int> parents)
+    /// <summary>Stream s's first <paramref name="used"/> floats become those of stream parents[s] (streams <paramref name="stride"/> apart).</summary>
+    static void Permute(Span<float> values, int stride, int used, ReadOnlySpan<int> parents, Span<float> scratch)
     {
-        using var copy = Tensor.FromArray(t.Span, t.Shape);
-        for (int s = 0; s < parents.Length; s++)
-            copy.Span.Slice(parents[s] * stride, used).CopyTo(t.Span.Slice(s * stride, used));
+        if (used == 0) return;
+        for (int s = 0; s < parents.Length; s++) values.Slice(s * stride, used).CopyTo(scratch.Slice(s * used, used));
+        for (int s = 0; s < parents.Length; s++) scratch.Slice(parents[s] * used, used).CopyTo(values.Slice(s * stride, used));
     }
 
     internal Span<float> Kv(int layer) => kv[layer].Span;
