@@ -157,14 +157,12 @@ public static class Checkpoint
         var config = ReadConfig(folder);
         string weights = Path.Combine(folder, ModelFile);
         if (!File.Exists(weights)) throw new FileNotFoundException($"Checkpoint '{folder}' has no {ModelFile}.", weights);
-        using (var st = SafetensorsFile.Open(weights))
-        {
-            long inFile = st.Tensors.Sum(t => t.ElementCount), expected = config.Model.ParameterElements();
-            if (inFile != expected)
-                throw new InvalidDataException($"{weights} holds {inFile:N0} weights but the {config.Model.Kind} config in {ConfigFile} needs {expected:N0}.");
-        }
+        using var st = SafetensorsFile.Open(weights);
+        long inFile = st.Tensors.Sum(t => t.ElementCount), expected = config.Model.ParameterElements();
+        if (inFile != expected)
+            throw new InvalidDataException($"{weights} holds {inFile:N0} weights but the {config.Model.Kind} config in {ConfigFile} needs {expected:N0}.");
         var model = config.Model.Create();
-        LoadWeights(weights, model);
+        LoadWeights(st, model);
         return (model, config);
     }
 
@@ -172,8 +170,13 @@ public static class Checkpoint
     public static void LoadWeights(string file, Model model)
     {
         using var st = SafetensorsFile.Open(file);
+        LoadWeights(st, model);
+    }
+
+    static void LoadWeights(SafetensorsFile st, Model model)
+    {
         st.VerifyChecksum(); // flipped bytes are an error, not silently wrong weights (files without a checksum load as before)
-        string name = Path.GetFileName(file);
+        string name = Path.GetFileName(st.Path);
         foreach (var p in model.Parameters)
         {
             if (!st.Contains(p.Name)) throw new InvalidDataException($"{name} has no tensor '{p.Name}' that the model config requires.");
