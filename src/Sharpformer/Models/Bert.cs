@@ -56,8 +56,8 @@ public sealed record BertConfig : ModelConfig
 
     public override long ParameterElements()
     {
-        long c = HiddenSize, f = IntermediateSize, v = VocabSize;
-        long block = 2 * 2 * c + 3 * c * c + 3 * c + c * c + c + c * f + f + f * c + c;
+        long c = HiddenSize, v = VocabSize;
+        long block = new TransformerBlockOptions { Width = HiddenSize, Heads = NumAttentionHeads, FeedForwardWidth = IntermediateSize }.ParameterCount;
         long embeddings = (v + MaxPositionEmbeddings + TypeVocabSize) * c + 2 * c;
         long head = IsClassifier ? c * c + c + c * NumLabels + NumLabels : c * c + c + 2 * c + v;
         return embeddings + NumHiddenLayers * block + (PreLayerNorm ? 2 * c : 0) + head;

@@ -29,7 +29,7 @@ public sealed record EncoderClassifierConfig : ModelConfig
     public override long ParameterElements()
     {
         long c = NEmbd;
-        long block = 4 * c + 3 * c * c + 3 * c + c * c + c + 8 * c * c + 5 * c;
+        long block = new TransformerBlockOptions { Width = NEmbd, Heads = NHead }.ParameterCount;
         return (long)VocabSize * c + (long)MaxLength * c + NLayer * block + 2 * c + c * NumLabels + NumLabels;
     }
 

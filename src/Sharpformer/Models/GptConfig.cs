@@ -1,5 +1,6 @@
 using System.Text.Json.Serialization;
 using Sharpformer.Kernels;
+using Sharpformer.Nn;
 
 namespace Sharpformer.Models;
 
@@ -31,7 +32,7 @@ public sealed record GptConfig : ModelConfig
     public override long ParameterElements()
     {
         long c = NEmbd, b = Bias ? 1 : 0;
-        long block = 2 * c * (1 + b) + 3 * c * c + 3 * c * b + c * c + c * b + 4 * c * c + 4 * c * b + 4 * c * c + c * b;
+        long block = new TransformerBlockOptions { Width = NEmbd, Heads = NHead, Bias = Bias }.ParameterCount;
         return (long)VocabSize * c + (long)BlockSize * c + NLayer * block + c * (1 + b);
     }
 

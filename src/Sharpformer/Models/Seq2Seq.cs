@@ -41,9 +41,9 @@ public sealed record Seq2SeqConfig : ModelConfig
 
     public override long ParameterElements()
     {
-        long c = DModel, h = HiddenWidth;
-        long attention = 3 * c * c + 3 * c + c * c + c, mlp = 2 * c * h + h + c, norm = 2 * c;
-        long encoder = attention + mlp + 2 * norm, decoder = 2 * attention + mlp + 3 * norm; // cross: q, kv, out = the same count
+        long c = DModel, norm = 2 * c;
+        var blockShape = new TransformerBlockOptions { Width = DModel, Heads = Heads, FeedForwardWidth = HiddenWidth };
+        long encoder = blockShape.ParameterCount, decoder = (blockShape with { CrossAttention = true }).ParameterCount;
         long embeddings = (long)VocabSize * c * (TieEmbeddings ? 1 : 3);
         long positions = Positions == "learned" ? 2L * MaxLength * c : 0;
         long finals = PreLN ? 2 * norm : 0;

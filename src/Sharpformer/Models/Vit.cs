@@ -60,8 +60,8 @@ public sealed record VitConfig : ModelConfig
 
     public override long ParameterElements()
     {
-        long d = HiddenSize, i = IntermediateSize, p = (long)NumChannels * PatchSize * PatchSize;
-        long block = 4 * d + 3 * d * d + 3 * d + d * d + d + 2 * d * i + i + d;
+        long d = HiddenSize, p = (long)NumChannels * PatchSize * PatchSize;
+        long block = new TransformerBlockOptions { Width = HiddenSize, Heads = NumAttentionHeads, FeedForwardWidth = IntermediateSize }.ParameterCount;
         return p * d + d + d + (long)(Patches + 1) * d + NumHiddenLayers * block + 2 * d + d * NumLabels + NumLabels;
     }
 

@@ -30,6 +30,20 @@ public sealed record TransformerBlockOptions
 
     public int HiddenWidth => FeedForwardWidth > 0 ? FeedForwardWidth : 4 * Width;
 
+    /// <summary>Parameters (elements) a block of these options holds, known without building it (a loader checks a config against its file first).</summary>
+    public long ParameterCount
+    {
+        get
+        {
+            long c = Width, h = HiddenWidth, b = Bias ? 1 : 0;
+            long norm = c + b * c;
+            long attention = 3 * c * c + 3 * b * c + c * c + b * c;          // c_attn, c_proj
+            long cross = CrossAttention ? norm + c * c + b * c + 2 * c * c + 2 * b * c + c * c + b * c : 0; // ln_cross, q_proj, kv_proj, c_proj
+            long mlp = h * c + b * h + c * h + b * c;                          // c_fc, c_proj
+            return 2 * norm + attention + cross + mlp;
+        }
+    }
+
     public void Validate()
     {
         if (Width <= 0 || Heads <= 0 || Width % Heads != 0)
