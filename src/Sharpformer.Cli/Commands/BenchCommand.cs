@@ -44,17 +44,10 @@ static class BenchCommand
             bool asJson = r.GetValue(json);
             if (r.GetValue(sweep) is not null)
                 return Sweep(resolved, r.GetValue(lengths)!, r.GetValue(sweepOut)!, asJson);
-            // Real tokens when a data folder was named explicitly; synthetic otherwise (no download needed).
-            bool realData = r.GetResult(command.Options.First(o => o.Name == "--data")) is { Implicit: false };
-            using var data = realData ? Dataset.Open(config.Data) : null;
-            int vocabSize = data is null ? r.GetValue(vocab) : data.Tokenizer.ModelVocabSize();
-            Settings.InRange(vocabSize, 1, ushort.MaxValue + 1, "vocab-size");
-            ITokenSource tokens = data is null ? Synthetic(vocabSize, config.Seed) : data.Train;
             Action<string>? progress = asJson ? null : s => Console.Error.WriteLine(s);
-            var shape = resolved.Model is GptConfig gpt ? gpt with { VocabSize = vocabSize } : resolved.Model;
-            var model = shape.Create(config.Seed);
-            var result = Benchmark.Run(model, config, new LanguageModelBatches(tokens, config.BatchSize, config.BlockSize), n, w,
-                r.GetValue(sampleTokens), progress, r.GetValue(profile), r.GetValue(sampleStreams));
+            var (shape, result) = resolved.Model is GptConfig gptShape
+                ? BenchGpt(r, command, gptShape, config, vocab, steps: n, warmup: w, progress, profile, sampleTokens, sampleStreams)
+                : BenchOnData(r, resolved.Model, config, steps: n, warmup: w, progress, profile);
             if (asJson)
             {
                 Console.WriteLine(JsonSerializer.Serialize(result, BenchJsonContext.Default.BenchmarkResult));
@@ -66,11 +59,14 @@ static class BenchCommand
                 : $"{shape.Kind}, batch {config.BatchSize} x {config.GradientAccumulationSteps}");
             table.AddRow("parameters", $"{result.Parameters:N0}");
             table.AddRow("threads, SIMD path", $"{result.Threads}, {result.Simd}");
-            table.AddRow("training", $"{result.MsPerStep:F2} ms/step, {result.TrainTokensPerS:N0} tokens/s");
+            table.AddRow("training", shape is VitConfig
+                ? $"{result.MsPerStep:F2} ms/step, {result.TrainExamplesPerS:N0} images/s"
+                : $"{result.MsPerStep:F2} ms/step, {result.TrainTokensPerS:N0} tokens/s");
             table.AddRow("achieved", $"{result.Gflops:F1} GFLOP/s = {result.PeakFraction:P1} of the measured peak {result.PeakGflops:F0} GFLOP/s");
             table.AddRow("allocated per step", $"{result.AllocBytesPerStep / 1024:N1} KB (managed)");
             table.AddRow("peak working set", $"{result.PeakWorkingSetBytes / 1048576.0:N0} MB");
-            table.AddRow($"sampling (KV cache, {result.SampleStreams} stream{(result.SampleStreams > 1 ? "s" : "")})", $"{result.SampleTokensPerS:N0} tokens/s");
+            if (result.SampleTokensPerS > 0)
+                table.AddRow($"sampling (KV cache, {result.SampleStreams} stream{(result.SampleStreams > 1 ? "s" : "")})", $"{result.SampleTokensPerS:N0} tokens/s");
             AnsiConsole.Write(table);
             if (result.ProfileMsPerStep is { } kernels)
             {
@@ -82,6 +78,35 @@ static class BenchCommand
             return Cli.Ok;
         }));
         return command;
+    }
+
+    /// <summary>A GPT on the named data folder's tokens, or on synthetic tokens when none was named (no download needed).</summary>
+    static (ModelConfig, BenchmarkResult) BenchGpt(ParseResult r, Command command, GptConfig gpt, RunSettings config, Option<int> vocab,
+        int steps, int warmup, Action<string>? progress, Option<bool> profile, Option<int> sampleTokens, Option<int> sampleStreams)
+    {
+        bool realData = r.GetResult(command.Options.First(o => o.Name == "--data")) is { Implicit: false };
+        using var data = realData ? Dataset.Open(config.Data) : null;
+        int vocabSize = data is null ? r.GetValue(vocab) : data.Tokenizer.ModelVocabSize();
+        Settings.InRange(vocabSize, 1, ushort.MaxValue + 1, "vocab-size");
+        ITokenSource tokens = data is null ? Synthetic(vocabSize, config.Seed) : data.Train;
+        var shape = gpt with { VocabSize = vocabSize };
+        var result = Benchmark.Run(shape.Create(config.Seed), config, new LanguageModelBatches(tokens, config.BatchSize, config.BlockSize), steps, warmup,
+            r.GetValue(sampleTokens), progress, r.GetValue(profile), r.GetValue(sampleStreams));
+        return (shape, result);
+    }
+
+    /// <summary>
+    /// Any other model trains on its real data (BERT's masked sequences, translation pairs, images): the batches'
+    /// lengths and padding are what make its speed, so synthetic ones would mislead. The preset's folder is prepared on first use, as by `train`.
+    /// </summary>
+    static (ModelConfig, BenchmarkResult) BenchOnData(ParseResult r, ModelConfig model, RunSettings config, int steps, int warmup,
+        Action<string>? progress, Option<bool> profile)
+    {
+        using var data = Tasks.TrainingData.Open(config.Data);
+        var shape = data.Adapt(model);
+        shape.Validate();
+        var result = Benchmark.Run(shape.Create(config.Seed), config, data.TrainBatches(config), steps, warmup, 0, progress, r.GetValue(profile));
+        return (shape, result);
     }
 
     /// <summary>`--sweep block-size`: attention's O(T²) time and the step's O(T) memory, as a table, sweep.json and sweep.png.</summary>
