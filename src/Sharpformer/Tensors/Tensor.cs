@@ -41,7 +41,7 @@ public sealed unsafe class Tensor : IDisposable
         for (int i = 0; i < rank; i++) dims[i] = shape[i];
         Owner = owner;
         data = (float*)TensorPool.Rent((nuint)length * sizeof(float), clear);
-        if (owner is null) guard = new FinalizerGuard(data, (nuint)length * sizeof(float));
+        if (owner is null) guard = new FinalizerGuard(data);
     }
 
     /// <summary>A tensor owned by <paramref name="owner"/> (null: caller-owned), contents undefined unless cleared.</summary>
@@ -192,7 +192,7 @@ public sealed unsafe class Tensor : IDisposable
     {
         if (gradTensor is null && GradData is not null)
         {
-            TensorPool.Return(GradData, (nuint)length * sizeof(float));
+            TensorPool.Return(GradData);
             GradData = null;
         }
     }
@@ -203,7 +203,7 @@ public sealed unsafe class Tensor : IDisposable
         ReleaseGrad();
         if (data is not null)
         {
-            TensorPool.Return(data, (nuint)length * sizeof(float));
+            TensorPool.Return(data);
             data = null;
         }
     }
@@ -215,7 +215,7 @@ public sealed unsafe class Tensor : IDisposable
         gradTensor?.Dispose();
         GradData = null;
         guard!.Disarm();
-        TensorPool.Return(data, (nuint)length * sizeof(float));
+        TensorPool.Return(data);
         data = null;
     }
 
@@ -238,7 +238,7 @@ public sealed unsafe class Tensor : IDisposable
         throw new ObjectDisposedException(nameof(Tensor), "This tensor was released: it belonged to a Graph scope that has ended, or was disposed.");
 
     /// <summary>Frees a forgotten caller-owned buffer; kept out of Tensor so scoped tensors are not finalizable.</summary>
-    sealed class FinalizerGuard(float* data, nuint bytes)
+    sealed class FinalizerGuard(float* data)
     {
         float* pointer = data;
         public void Disarm()
@@ -246,6 +246,6 @@ public sealed unsafe class Tensor : IDisposable
             pointer = null;
             GC.SuppressFinalize(this);
         }
-        ~FinalizerGuard() => TensorPool.FreeDirect(pointer, bytes);
+        ~FinalizerGuard() => TensorPool.FreeDirect(pointer);
     }
 }

@@ -5,13 +5,19 @@ namespace Sharpformer.Tensors;
 /// <summary>
 /// Process-wide pool of 64-byte aligned native buffers, keyed by size (rounded up to 64 bytes). A training
 /// step that repeats the shapes of the previous one rents back exactly the buffers it returned, so in
-/// steady state it allocates neither native nor managed memory. Buffers are never freed while pooled;
-/// <see cref="Trim"/> gives them back to the OS.
+/// steady state it allocates neither native nor managed memory. Where shapes change from step to step
+/// (padded sentences, images of a last short batch), a request with no idle buffer of its size takes the
+/// smallest idle one up to twice as large, so the pool holds about one step's buffers at the largest shape,
+/// not one set per shape seen. Buffers are never freed while pooled; <see cref="Trim"/> gives them back to the OS.
 /// </summary>
 public static unsafe class TensorPool
 {
     const nuint Alignment = 64;
     static readonly Dictionary<nuint, Stack<nint>> free = [];
+    /// <summary>The keys of <see cref="free"/>, ascending, for finding the smallest larger size.</summary>
+    static readonly List<nuint> sizes = [];
+    /// <summary>A request takes an idle buffer at most this many times its size: more would waste memory for speed.</summary>
+    const int MaxOversize = 2;
     static readonly Lock gate = new();
     static long allocations, bytesAllocated, bytesPooled, rented, bytesRented, peakBytesRented;
 
@@ -39,10 +45,11 @@ public static unsafe class TensorPool
         void* p = null;
         lock (gate)
         {
-            if (free.TryGetValue(size, out var stack) && stack.TryPop(out nint q))
+            if (TryTakeIdle(size, out nint q, out nuint capacity))
             {
                 p = (void*)q;
-                bytesPooled -= (long)size;
+                bytesPooled -= (long)capacity;
+                size = capacity;
             }
             rented++;
             bytesRented += (long)size;
@@ -54,33 +61,59 @@ public static unsafe class TensorPool
             Interlocked.Increment(ref allocations);
             Interlocked.Add(ref bytesAllocated, (long)size);
         }
-        else if (clear) NativeMemory.Clear(p, size);
+        else if (clear) NativeMemory.Clear(p, RoundUp(bytes == 0 ? 1 : bytes));
         return p;
+    }
+
+    /// <summary>An idle buffer of exactly <paramref name="size"/> bytes, else the smallest idle one up to <see cref="MaxOversize"/> times larger.</summary>
+    static bool TryTakeIdle(nuint size, out nint buffer, out nuint capacity)
+    {
+        capacity = size;
+        if (free.TryGetValue(size, out var exact) && exact.TryPop(out buffer)) return true;
+        int i = sizes.BinarySearch(size);
+        for (i = i < 0 ? ~i : i + 1; i < sizes.Count && sizes[i] <= size * MaxOversize; i++)
+            if (free[sizes[i]].TryPop(out buffer))
+            {
+                capacity = sizes[i];
+                return true;
+            }
+        buffer = 0;
+        return false;
     }
 
     /// <summary>
     /// A fresh 64-byte-aligned block. Zeroed blocks come from calloc, which hands out untouched zero pages for
     /// large sizes, so a gradient buffer that is never written (a model loaded only to sample) costs no
-    /// resident memory. The original pointer is kept just below the aligned one for <see cref="FreeAligned"/>.
+    /// resident memory. Just below the aligned pointer sit the block's capacity (a rented buffer may be larger
+    /// than asked for) and the original pointer for <see cref="FreeAligned"/>.
     /// </summary>
     static void* AllocAligned(nuint size, bool zeroed)
     {
-        nuint total = size + Alignment + (nuint)sizeof(void*);
+        nuint total = size + Alignment + 2 * (nuint)sizeof(void*);
         byte* raw = (byte*)(zeroed ? NativeMemory.AllocZeroed(total) : NativeMemory.Alloc(total));
-        byte* aligned = (byte*)(((nuint)(raw + sizeof(void*)) + Alignment - 1) & ~(Alignment - 1));
+        byte* aligned = (byte*)(((nuint)(raw + 2 * sizeof(void*)) + Alignment - 1) & ~(Alignment - 1));
         ((void**)aligned)[-1] = raw;
+        ((nuint*)aligned)[-2] = size;
         return aligned;
     }
 
+    static nuint Capacity(void* p) => ((nuint*)p)[-2];
+
     static void FreeAligned(void* p) => NativeMemory.Free(((void**)p)[-1]);
 
-    internal static void Return(void* p, nuint bytes)
+    /// <summary>Gives a rented buffer back to the pool (its size is the one it was allocated with, whatever was asked).</summary>
+    internal static void Return(void* p)
     {
         if (p is null) return;
-        nuint size = RoundUp(bytes == 0 ? 1 : bytes);
+        nuint size = Capacity(p);
         lock (gate)
         {
-            if (!free.TryGetValue(size, out var stack)) free[size] = stack = new Stack<nint>();
+            if (!free.TryGetValue(size, out var stack))
+            {
+                free[size] = stack = new Stack<nint>();
+                int i = sizes.BinarySearch(size);
+                sizes.Insert(~i, size);
+            }
             stack.Push((nint)p);
             bytesPooled += (long)size;
             rented--;
@@ -89,13 +122,14 @@ public static unsafe class TensorPool
     }
 
     /// <summary>Frees a buffer straight to the OS (finalizers: no locks held on the finalizer thread's behalf).</summary>
-    internal static void FreeDirect(void* p, nuint bytes)
+    internal static void FreeDirect(void* p)
     {
         if (p is null) return;
+        nuint size = Capacity(p);
         FreeAligned(p);
-        Interlocked.Add(ref bytesAllocated, -(long)RoundUp(bytes == 0 ? 1 : bytes));
+        Interlocked.Add(ref bytesAllocated, -(long)size);
         Interlocked.Decrement(ref rented);
-        lock (gate) bytesRented -= (long)RoundUp(bytes == 0 ? 1 : bytes);
+        lock (gate) bytesRented -= (long)size;
     }
 
     /// <summary>Bytes rented right now.</summary>
@@ -134,5 +168,5 @@ internal readonly unsafe struct NativeBuffer(void* pointer, nuint bytes)
     public Span<byte> ByteSpan => new(Pointer, (int)Bytes);
 
     public static NativeBuffer Rent(nuint bytes, bool clear = false) => new(TensorPool.Rent(bytes, clear), bytes);
-    public void Return() => TensorPool.Return(Pointer, Bytes);
+    public void Return() => TensorPool.Return(Pointer);
 }

@@ -161,6 +161,36 @@ public class PoolTests
     }
 
     [Fact]
+    public void StepsOfChangingLengthReuseTheLongestStepsBuffers()
+    {
+        // Padded batches change length every step (translation, BERT): after one step at the longest length,
+        // shorter steps take the idle larger buffers rather than allocating a set per length.
+        var model = new Gpt(new GptConfig { VocabSize = 37, BlockSize = 32, NLayer = 2, NHead = 2, NEmbd = 32 });
+        void Step(int t)
+        {
+            var idx = new int[4 * t];
+            var tgt = new int[4 * t];
+            for (int i = 0; i < idx.Length; i++) { idx[i] = (i * 5) % 37; tgt[i] = (i * 5 + 1) % 37; }
+            model.ZeroGrad();
+            using var g = Graph.Record();
+            model.Loss(idx, tgt, 4, t).Backward();
+        }
+
+        Step(32);
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        long oneStep = TensorPool.BytesAllocated;
+        int[] lengths = [17, 25, 31, 20, 32, 18, 29];
+        foreach (int t in lengths.Concat(lengths)) Step(t);
+        // A set of buffers per length would be about 5x one step's; a few buffers are added while the sizes settle, then none.
+        long buffers = TensorPool.Allocations;
+        foreach (int t in lengths) Step(t);
+        Assert.Equal(buffers, TensorPool.Allocations);
+        Assert.True(TensorPool.BytesAllocated < oneStep * 1.5, $"{TensorPool.BytesAllocated:N0} bytes pooled after {oneStep:N0} for one step");
+    }
+
+    [Fact]
     public void DecodeAllocatesNoManagedMemoryPerToken()
     {
         var model = new Gpt(new GptConfig { VocabSize = 37, BlockSize = 32, NLayer = 2, NHead = 2, NEmbd = 32 });
