@@ -246,8 +246,18 @@ public class ContextSweepTests
         string root = Directory.CreateTempSubdirectory("sf-sweep-").FullName;
         try
         {
-            var r = CliRunner.Run(root, "bench", "--preset", "shakespeare-char-baby", "--sweep", "block-size", "--lengths", "16,32,64", "--threads", "2");
+            // The PyTorch twin's points as bench/peers/torch_gpt.py --sweep --json writes them (made up here: the test needs no Python).
+            File.WriteAllText(Path.Combine(root, "twin.json"), """
+                [{"t": 16, "attention_ms": 1.5, "step_ms": 20.0, "step_peak_bytes": 3000000, "naive_attention_bytes": 16384},
+                 {"t": 64, "attention_ms": 9.5, "step_ms": 30.0, "step_peak_bytes": 7000000, "naive_attention_bytes": 262144}]
+                """);
+            var r = CliRunner.Run(root, "bench", "--preset", "shakespeare-char-baby", "--sweep", "block-size", "--lengths", "16,32,64", "--threads", "2", "--sweep-peer", "twin.json");
             Assert.True(r.ExitCode == 0, r.Stderr);
+            Assert.Contains("twin", r.Stdout);
+            Assert.Contains("6.7", r.Stdout); // the twin's 7,000,000 bytes at T = 64, in MB
+            var missing = CliRunner.Run(root, "bench", "--sweep", "block-size", "--sweep-peer", "nowhere.json");
+            Assert.Equal(1, missing.ExitCode);
+            Assert.StartsWith("error: The twin's sweep points 'nowhere.json' do not exist.", missing.Stderr);
             using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(root, "bench-sweep", "sweep.json")));
             var points = json.RootElement.EnumerateArray().ToArray();
             Assert.Equal([16, 32, 64], points.Select(p => p.GetProperty("t").GetInt32()));
