@@ -155,7 +155,8 @@ static class AttentionCommand
         var decoder = Stack(maps, "decoder.", cross: false, layers);
         var cross = Stack(maps, "decoder.", cross: true, layers);
         var alignment = Average(cross.Select(c => c.Map).ToList(), heads);
-        string averaged = $"{(cross.Count == 1 ? $"layer {cross[0].Layer}" : "mean of layers")}, {(heads.Count == 1 ? $"head {heads[0]}" : "mean of heads")}";
+        string averaged = cross.Count > 1 && heads.Count > 1 ? "all layers & heads"
+            : $"{(cross.Count == 1 ? $"layer {cross[0].Layer}" : "all layers")}, {(heads.Count == 1 ? $"head {heads[0]}" : "all heads")}";
 
         var files = new List<Output>();
         foreach (var (l, map) in encoder)
@@ -163,8 +164,8 @@ static class AttentionCommand
         foreach (var (l, map) in decoder)
             files.Add(new($"decoder-layer-{l}.png", p => AttentionPlots.Grid(HeadPanels(map, heads, $"decoder layer {l}"), inputLabels, inputLabels, "attends to (target so far)", "decoder input", p)));
         foreach (var (l, map) in cross)
-            files.Add(new($"cross-layer-{l}.png", p => AttentionPlots.Grid(HeadPanels(map, heads, $"cross-attention, layer {l}"), producedLabels, sourceLabels, "source", "target (the token this row produces)", p)));
-        files.Add(new("alignment.png", p => AttentionPlots.Grid([new Panel(alignment, $"source-target alignment ({averaged})")], producedLabels, sourceLabels, "source", "target", p)));
+            files.Add(new($"cross-layer-{l}.png", p => AttentionPlots.Grid(HeadPanels(map, heads, $"cross-attention, layer {l}"), producedLabels, sourceLabels, "source", "target (token produced)", p)));
+        files.Add(new("alignment.png", p => AttentionPlots.Grid([new Panel(alignment, $"alignment, {averaged}")], producedLabels, sourceLabels, "source", "target", p)));
         files.Add(Json(w =>
         {
             w.WriteString("model", "seq2seq");
