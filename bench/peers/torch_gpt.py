@@ -96,7 +96,13 @@ def main():
                     "schedule (warm-up 100, cosine to 1e-4) on --data and print the val loss (a quality reference)")
     ap.add_argument("--eval-iters", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1337)
+    ap.add_argument("--sweep", metavar="LENGTHS", help="instead of timing the preset: for each context length T (comma-separated), "
+                    "a training step of one sequence and the materialised attention's fwd+bwd, timed, and the step's peak memory "
+                    "measured in a child process; prints one JSON list (the points of `sharpformer bench --sweep block-size`)")
+    ap.add_argument("--sweep-point", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.sweep or a.sweep_point:
+        return sweep(a)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     c = dict(PRESETS[a.preset], vocab_size=65)
@@ -156,6 +162,92 @@ def main():
     else:
         for k, v in r.items():
             print(f"{k}: {v}")
+
+
+def sweep_model(a, T):
+    """The preset's shape at context T, one sequence per step, no dropout, vocabulary 65 (as ContextSweep)."""
+    torch.manual_seed(a.seed)
+    c = dict(PRESETS[a.preset], vocab_size=65, block_size=T, batch_size=1, dropout=0.0)
+    model = GPT(c)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, c["beta2"]))
+    x = torch.randint(0, 65, (1, T))
+    y = torch.randint(0, 65, (1, T))
+
+    def step():
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    return c, step
+
+
+def best_ms(fn, repeats):
+    fn()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, (time.perf_counter() - t0) * 1000)
+    return best
+
+
+def status_bytes(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def sweep_point_memory(a):
+    """In a child started with glibc's mmap threshold fixed at 64 KB, so every large tensor is mapped when allocated
+    and unmapped when freed: resident memory then follows the live tensors, and the peak resident set over a step
+    (VmHWM, reset through /proc/self/clear_refs) less the resident set before it is what the step needs beyond the
+    model, its gradients and AdamW's moments (all allocated by the first step)."""
+    torch.set_num_threads(a.threads)
+    _, step = sweep_model(a, a.sweep_point)
+    step()
+    baseline = status_bytes("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    for _ in range(2):
+        step()
+    print(json.dumps({"t": a.sweep_point, "step_peak_bytes": status_bytes("VmHWM") - baseline}))
+
+
+def sweep(a):
+    if a.sweep_point:
+        return sweep_point_memory(a)
+    import subprocess
+    import sys
+    torch.set_num_threads(a.threads)
+    points = []
+    for T in [int(t) for t in a.sweep.split(",")]:
+        print(f"context {T}", file=sys.stderr, flush=True)
+        c, step = sweep_model(a, T)
+        L, H, Q = c["n_layer"], c["n_head"], c["n_embd"] // c["n_head"]
+        q, k, v = (torch.randn(1, H, T, Q, requires_grad=True) for _ in range(3))
+        mask = torch.tril(torch.ones(T, T)).view(1, 1, T, T)
+        d_out = torch.full((1, H, T, Q), 0.01)
+
+        def attention():  # nanoGPT's non-flash path: the [T, T] scores and probabilities materialised, forward and backward
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(Q))
+            att = F.softmax(att.masked_fill(mask[:, :, :T, :T] == 0, float("-inf")), dim=-1)
+            (att @ v).backward(d_out)
+        attention_ms = best_ms(attention, 3) * L  # every layer runs it once
+        step_ms = best_ms(step, 3)
+        env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536")
+        child = subprocess.run([sys.executable, __file__, "--preset", a.preset, "--threads", str(a.threads), "--seed", str(a.seed),
+                                "--sweep-point", str(T)], env=env, check=True, capture_output=True, text=True)
+        memory = json.loads(child.stdout)["step_peak_bytes"]
+        points.append({"t": T, "attention_ms": attention_ms, "step_ms": step_ms, "step_peak_bytes": memory,
+                       "naive_attention_bytes": L * H * T * T * 4})
+    if a.json:
+        print(json.dumps(points))
+    else:
+        for p in points:
+            print(f"T {p['t']:6}: attention fwd+bwd {p['attention_ms']:9.2f} ms, step {p['step_ms']:9.1f} ms, step memory {p['step_peak_bytes'] / 2**20:8.1f} MB")
 
 
 def train_to_val(a, model, opt, batch, step):

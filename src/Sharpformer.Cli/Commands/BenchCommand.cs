@@ -29,7 +29,8 @@ static class BenchCommand
         sweep.AcceptOnlyFromAmong("block-size");
         var lengths = new Option<string>("--lengths") { Description = "Context lengths for --sweep, comma-separated", DefaultValueFactory = _ => "64,128,256,512,1024,2048" };
         var sweepOut = new Option<string>("--sweep-out") { Description = "Folder for sweep.png and sweep.json", DefaultValueFactory = _ => "bench-sweep" };
-        var command = new Command("bench", "Measure training tokens/s, GFLOP/s and fraction of the machine's peak, allocation, memory and sampling speed") { steps, warmup, vocab, sampleTokens, sampleStreams, json, profile, sweep, lengths, sweepOut };
+        var sweepPeer = new Option<string?>("--sweep-peer") { Description = "The PyTorch twin's points (bench/peers/torch_gpt.py --sweep --json) to draw and tabulate beside ours (bench/sweep.sh)" };
+        var command = new Command("bench", "Measure training tokens/s, GFLOP/s and fraction of the machine's peak, allocation, memory and sampling speed") { steps, warmup, vocab, sampleTokens, sampleStreams, json, profile, sweep, lengths, sweepOut, sweepPeer };
         settings.AddTo(command);
         command.SetAction(r => Cli.Run(() =>
         {
@@ -43,7 +44,7 @@ static class BenchCommand
             var config = resolved.Run;
             bool asJson = r.GetValue(json);
             if (r.GetValue(sweep) is not null)
-                return Sweep(resolved, r.GetValue(lengths)!, r.GetValue(sweepOut)!, asJson);
+                return Sweep(resolved, r.GetValue(lengths)!, r.GetValue(sweepOut)!, r.GetValue(sweepPeer), asJson);
             Action<string>? progress = asJson ? null : s => Console.Error.WriteLine(s);
             var (shape, result) = resolved.Model is GptConfig gptShape
                 ? BenchGpt(r, command, gptShape, config, vocab, steps: n, warmup: w, progress, profile, sampleTokens, sampleStreams)
@@ -110,9 +111,10 @@ static class BenchCommand
     }
 
     /// <summary>`--sweep block-size`: attention's O(T²) time and the step's O(T) memory, as a table, sweep.json and sweep.png.</summary>
-    static int Sweep(ResolvedRun resolved, string lengthList, string folder, bool asJson)
+    static int Sweep(ResolvedRun resolved, string lengthList, string folder, string? peerFile, bool asJson)
     {
         if (resolved.Model is not GptConfig shape) throw new ArgumentException("--sweep block-size measures GPT presets.");
+        var peer = peerFile is null ? [] : ReadPeer(peerFile);
         var lengths = lengthList.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(x => int.TryParse(x, out int v) ? v : throw new ArgumentException($"--lengths: '{x}' is not a whole number.")).ToArray();
         if (lengths.Length < 2) throw new ArgumentException("--lengths needs at least two context lengths.");
@@ -121,7 +123,7 @@ static class BenchCommand
         var (a, b) = ContextSweep.FitQuadratic(points.Select(p => ((double)p.T, p.AttentionMs)).ToList());
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "sweep.json"), JsonSerializer.Serialize(points.ToList(), BenchJsonContext.Default.ListContextSweepPoint));
-        DrawSweep(points, a, b, Path.Combine(folder, "sweep.png"));
+        DrawSweep(points, peer, a, b, Path.Combine(folder, "sweep.png"));
         if (asJson)
         {
             Console.WriteLine(JsonSerializer.Serialize(points.ToList(), BenchJsonContext.Default.ListContextSweepPoint));
@@ -130,15 +132,36 @@ static class BenchCommand
         var table = new Table().AddColumn("T").AddColumn(new TableColumn("attention fwd+bwd (ms, all layers)").RightAligned())
             .AddColumn(new TableColumn("training step (ms)").RightAligned()).AddColumn(new TableColumn("step memory (MB)").RightAligned())
             .AddColumn(new TableColumn("materialised P (MB)").RightAligned());
+        if (peer.Count > 0)
+            table.AddColumn(new TableColumn("twin attention (ms)").RightAligned()).AddColumn(new TableColumn("twin step (ms)").RightAligned())
+                .AddColumn(new TableColumn("twin step memory (MB)").RightAligned());
         foreach (var p in points)
-            table.AddRow($"{p.T}", $"{p.AttentionMs:F2}", $"{p.StepMs:F1}", $"{p.StepPeakBytes / 1048576.0:F1}", $"{p.NaiveAttentionBytes / 1048576.0:F1}");
+        {
+            string[] row = [$"{p.T}", $"{p.AttentionMs:F2}", $"{p.StepMs:F1}", $"{p.StepPeakBytes / 1048576.0:F1}", $"{p.NaiveAttentionBytes / 1048576.0:F1}"];
+            if (peer.Count > 0)
+                row = peer.FirstOrDefault(x => x.T == p.T) is { } twin
+                    ? [.. row, $"{twin.AttentionMs:F2}", $"{twin.StepMs:F1}", $"{twin.StepPeakBytes / 1048576.0:F1}"]
+                    : [.. row, "-", "-", "-"];
+            table.AddRow(row);
+        }
         AnsiConsole.Write(table);
         Console.WriteLine($"attention ≈ {a:E3}·T² + {b:E3}·T ms ({Sharpformer.Kernels.Simd.Path}); plot in {Path.Combine(folder, "sweep.png")}");
         return Cli.Ok;
     }
 
-    static void DrawSweep(IReadOnlyList<ContextSweepPoint> points, double a, double b, string path)
+    /// <summary>The twin's sweep points, as bench/peers/torch_gpt.py --sweep --json writes them (the same fields as ours).</summary>
+    static List<ContextSweepPoint> ReadPeer(string file)
     {
+        if (!File.Exists(file)) throw new FileNotFoundException($"The twin's sweep points '{file}' do not exist.");
+        var points = JsonSerializer.Deserialize(File.ReadAllText(file), BenchJsonContext.Default.ListContextSweepPoint);
+        if (points is null || points.Count == 0 || points.Any(p => p.T < 1 || p.StepPeakBytes < 0 || !double.IsFinite(p.StepMs)))
+            throw new InvalidDataException($"'{file}' holds no sweep points (a JSON list of {{t, attention_ms, step_ms, step_peak_bytes, naive_attention_bytes}}).");
+        return points;
+    }
+
+    static void DrawSweep(IReadOnlyList<ContextSweepPoint> points, IReadOnlyList<ContextSweepPoint> peer, double a, double b, string path)
+    {
+        double[] tp = peer.Select(p => (double)p.T).ToArray();
         double[] t = points.Select(p => (double)p.T).ToArray();
         var multiplot = new ScottPlot.Multiplot();
         multiplot.AddPlots(2);
@@ -153,6 +176,13 @@ static class BenchCommand
         linear.LinePattern = ScottPlot.LinePattern.Dashed;
         var step = time.Add.Scatter(t, points.Select(p => p.StepMs).ToArray());
         step.LegendText = "whole training step";
+        if (peer.Count > 0)
+        {
+            var twinAttention = time.Add.Scatter(tp, peer.Select(p => p.AttentionMs).ToArray());
+            twinAttention.LegendText = "PyTorch twin: materialised attention fwd+bwd (measured)";
+            var twinStep = time.Add.Scatter(tp, peer.Select(p => p.StepMs).ToArray());
+            twinStep.LegendText = "PyTorch twin: whole training step";
+        }
         time.Title("Time against context length");
         time.XLabel("context length T");
         time.YLabel("ms");
@@ -161,7 +191,13 @@ static class BenchCommand
         var ours = memory.Add.Scatter(t, points.Select(p => p.StepPeakBytes / 1048576.0).ToArray());
         ours.LegendText = "training step (measured, flash-style)";
         var naive = memory.Add.Scatter(t, points.Select(p => (p.StepPeakBytes + p.NaiveAttentionBytes) / 1048576.0).ToArray());
-        naive.LegendText = "the same step keeping [H, T, T] per layer (naive attention)";
+        naive.LegendText = "ours + [H, T, T] per layer (computed)";
+        naive.LinePattern = ScottPlot.LinePattern.Dashed;
+        if (peer.Count > 0)
+        {
+            var twin = memory.Add.Scatter(tp, peer.Select(p => p.StepPeakBytes / 1048576.0).ToArray());
+            twin.LegendText = "PyTorch twin, materialised softmax(QKᵀ) (measured)";
+        }
         memory.Title("Memory against context length");
         memory.XLabel("context length T");
         memory.YLabel("MB");

@@ -1,3 +1,4 @@
+using Sharpformer.Autograd;
 using Sharpformer.Kernels;
 using Sharpformer.Tensors;
 
@@ -26,6 +27,30 @@ public sealed class AttentionRecorder
         var blocks = model.Descendants<TransformerBlock>().ToList();
         foreach (var b in blocks) b.Recorder = recorder;
         return blocks;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="forward"/> (one forward pass of <paramref name="model"/>) in evaluation mode without a tape,
+    /// recording the attention of every block, and returns the maps in the order the blocks ran.
+    /// </summary>
+    public static List<Map> Record(Module model, Action forward)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(forward);
+        var recorder = new AttentionRecorder();
+        bool training = model.IsTraining;
+        model.Eval();
+        Attach(model, recorder);
+        try
+        {
+            using (Graph.NoGrad()) forward();
+        }
+        finally
+        {
+            Attach(model, null);
+            model.Train(training);
+        }
+        return recorder.Maps;
     }
 
     internal void Record(string block, bool cross, in AttentionShape shape, ReadOnlySpan<float> q, int qStride, ReadOnlySpan<float> k, int kvStride, ReadOnlySpan<int> keyLengths)
