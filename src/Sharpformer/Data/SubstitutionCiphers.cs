@@ -1,0 +1,131 @@
+using System.IO.Hashing;
+using Sharpformer.Tensors;
+using Sharpformer.Text;
+
+namespace Sharpformer.Data;
+
+/// <summary>
+/// In-context learning data: every sequence draws a fresh random letter-substitution cipher (a permutation of
+/// a–z onto A–Z) and shows letter pairs of it, "aQ mX aQ tB ...", plaintext letters drawn with replacement. A
+/// model can only answer a pair's cipher letter by finding the same plaintext letter earlier in its context, so
+/// what it learns is to read the task from the examples. One in <see cref="HeldOutOneIn"/> ciphers, chosen by a
+/// hash of the permutation, is held out: training sequences never use one, evaluation uses only those.
+/// </summary>
+public static class SubstitutionCiphers
+{
+    /// <summary>What a run's data setting says to train on these sequences (no files: they are drawn as needed).</summary>
+    public const string DataName = "synthetic:substitution-cipher";
+    public const int Letters = 26;
+    /// <summary>A pair is plaintext letter, cipher letter, space.</summary>
+    public const int TokensPerPair = 3;
+    public const int HeldOutOneIn = 8;
+    /// <summary>The character vocabulary, in code-point order as a corpus's would be: space, A–Z (cipher), a–z (plaintext).</summary>
+    public const string Vocabulary = " ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    public const int Space = 0;
+
+    public static CharTokenizer Tokenizer { get; } = new(Vocabulary);
+    public static int PlainToken(int letter) => 1 + Letters + letter;
+    public static int CipherToken(int letter) => 1 + letter;
+    public static bool IsCipherToken(int token) => token is >= 1 and <= Letters;
+
+    /// <summary>Held out from training: a fixed pseudo-random eighth of all 26! ciphers (XxHash64 of the permutation).</summary>
+    public static bool IsHeldOut(ReadOnlySpan<byte> cipher) => XxHash64.HashToUInt64(cipher) % HeldOutOneIn == 0;
+
+    /// <summary>A uniformly random cipher (cipher[p] is the image of plaintext letter p) from the training or the held-out ones.</summary>
+    public static void Draw(ref Rng rng, bool heldOut, Span<byte> cipher)
+    {
+        if (cipher.Length != Letters) throw new ArgumentException($"A cipher maps {Letters} letters, not {cipher.Length}.");
+        do
+        {
+            for (int i = 0; i < Letters; i++) cipher[i] = (byte)i;
+            for (int i = Letters - 1; i > 0; i--) // Fisher–Yates
+            {
+                int j = rng.NextInt(i + 1);
+                (cipher[i], cipher[j]) = (cipher[j], cipher[i]);
+            }
+        } while (IsHeldOut(cipher) != heldOut);
+    }
+
+    /// <summary>The longest prompt (examples + query) a context of <paramref name="blockSize"/> tokens holds.</summary>
+    public static int MaxShots(int blockSize) => (blockSize - 1) / TokensPerPair;
+
+    /// <summary>
+    /// <paramref name="answers"/>.Length prompts of <paramref name="shots"/> example pairs of a held-out cipher and
+    /// a query, each 3k + 1 tokens in <paramref name="tokens"/> ("aQ mX a"); the answer is the query's cipher token.
+    /// With examples the query is one of them: the answer is in the context, and reading it from there is the
+    /// skill measured. <paramref name="controls"/> gets the same prompts with each pair's cipher letter taken from
+    /// another held-out cipher, so the pairs no longer tell the answer.
+    /// </summary>
+    public static void Prompts(ref Rng rng, int shots, Span<int> tokens, Span<int> controls, Span<int> answers)
+    {
+        int length = shots * TokensPerPair + 1;
+        if (shots < 0 || tokens.Length != (long)length * answers.Length || controls.Length != tokens.Length)
+            throw new ArgumentException($"{answers.Length} prompts of {shots} pairs need {(long)length * answers.Length} tokens and as many control tokens, not {tokens.Length} and {controls.Length}.");
+        Span<byte> cipher = stackalloc byte[Letters], other = stackalloc byte[Letters];
+        for (int n = 0; n < answers.Length; n++)
+        {
+            var prompt = tokens.Slice(n * length, length);
+            var control = controls.Slice(n * length, length);
+            Draw(ref rng, heldOut: true, cipher);
+            Draw(ref rng, heldOut: true, other);
+            for (int i = 0; i < shots; i++)
+            {
+                int p = rng.NextInt(Letters);
+                prompt[i * TokensPerPair] = control[i * TokensPerPair] = PlainToken(p);
+                prompt[i * TokensPerPair + 1] = CipherToken(cipher[p]);
+                control[i * TokensPerPair + 1] = CipherToken(other[p]);
+                prompt[i * TokensPerPair + 2] = control[i * TokensPerPair + 2] = Space;
+            }
+            int query = shots == 0 ? rng.NextInt(Letters) : prompt[rng.NextInt(shots) * TokensPerPair] - PlainToken(0);
+            prompt[^1] = control[^1] = PlainToken(query);
+            answers[n] = CipherToken(cipher[query]);
+        }
+    }
+}
+
+/// <summary>
+/// Training (or validation) batches of cipher pairs: each row a fresh cipher, the training ones or the held-out
+/// ones, and T + 1 tokens of pairs; targets are the cipher letters (every third token), the rest ignored (-1),
+/// so the loss is exactly the error in answering from the pairs before.
+/// </summary>
+public sealed class SubstitutionCipherBatches : IBatchSource
+{
+    readonly TokenBatch batch;
+    readonly bool heldOut;
+    readonly byte[] ciphers;
+    readonly int[] sequence;
+
+    public SubstitutionCipherBatches(int batchSize, int blockSize, bool heldOut)
+    {
+        batch = new TokenBatch(batchSize, blockSize);
+        this.heldOut = heldOut;
+        ciphers = new byte[batchSize * SubstitutionCiphers.Letters];
+        sequence = new int[(blockSize / SubstitutionCiphers.TokensPerPair + 1) * SubstitutionCiphers.TokensPerPair]; // whole pairs covering T + 1 tokens
+    }
+
+    /// <summary>The cipher row <paramref name="row"/> of the last batch used.</summary>
+    public ReadOnlySpan<byte> Cipher(int row) => ciphers.AsSpan(row * SubstitutionCiphers.Letters, SubstitutionCiphers.Letters);
+
+    public Batch Next(ref Rng rng)
+    {
+        int T = batch.Time;
+        for (int b = 0; b < batch.Batch; b++)
+        {
+            var cipher = ciphers.AsSpan(b * SubstitutionCiphers.Letters, SubstitutionCiphers.Letters);
+            SubstitutionCiphers.Draw(ref rng, heldOut, cipher);
+            for (int t = 0; t <= T; t += SubstitutionCiphers.TokensPerPair)
+            {
+                int p = rng.NextInt(SubstitutionCiphers.Letters);
+                sequence[t] = SubstitutionCiphers.PlainToken(p);
+                sequence[t + 1] = SubstitutionCiphers.CipherToken(cipher[p]);
+                sequence[t + 2] = SubstitutionCiphers.Space;
+            }
+            var inputs = batch.Inputs.AsSpan(b * T, T);
+            var targets = batch.Targets.AsSpan(b * T, T);
+            sequence.AsSpan(0, T).CopyTo(inputs);
+            for (int t = 0; t < T; t++)
+                targets[t] = SubstitutionCiphers.IsCipherToken(sequence[t + 1]) ? sequence[t + 1] : -1;
+        }
+        return batch;
+    }
+}
