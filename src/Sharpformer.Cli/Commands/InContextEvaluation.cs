@@ -28,7 +28,7 @@ static class InContextEvaluation
 
     public static PromptSet Draw(ref Rng rng, int shots, int count)
     {
-        int length = shots * SubstitutionCiphers.TokensPerPair + 1;
+        int length = shots * SubstitutionCiphers.TokensPerExample + 1;
         var set = new PromptSet(shots, length, new int[count * length], new int[count * length], new int[count]);
         SubstitutionCiphers.Prompts(ref rng, shots, set.Tokens, set.Controls, set.Answers);
         return set;

@@ -61,7 +61,7 @@ sealed class SubstitutionCipherData : TrainingData
         Console.WriteLine($"held-out ciphers, {shots} examples each (the answer is the query's cipher letter):");
         for (int n = 0; n < answers.Length; n++)
         {
-            string text = SubstitutionCiphers.Tokenizer.Decode(prompts.Tokens.AsSpan(n * prompts.Length, prompts.Length));
+            string text = SubstitutionCiphers.Show(prompts.Tokens.AsSpan(n * prompts.Length, prompts.Length));
             string said = SubstitutionCiphers.Tokenizer.Decode([answers[n]]), right = SubstitutionCiphers.Tokenizer.Decode([prompts.Answers[n]]);
             Console.WriteLine($"  {text} -> {said} ({(answers[n] == prompts.Answers[n] ? "right" : $"wrong; the cipher says {right}")})");
         }

@@ -54,26 +54,26 @@ public class SubstitutionCipherTests
                 {
                     switch (t % 3)
                     {
-                        case 0:
+                        case 0: // plaintext: the target is its cipher letter, the next input
                             int p = x[t] - C.PlainToken(0);
                             Assert.InRange(p, 0, C.Letters - 1);
-                            Assert.Equal(C.CipherToken(cipher[p]), y[t]); // the answer to this plaintext letter
-                            if (t + 1 < time) Assert.Equal(y[t], x[t + 1]); // and the next input
+                            Assert.Equal(C.CipherToken(cipher[p]), y[t]);
+                            if (t + 1 < time) Assert.Equal(y[t], x[t + 1]);
                             break;
-                        case 1:
+                        case 1: // cipher letter: the target is the plaintext's echo
                             Assert.True(C.IsCipherToken(x[t]));
-                            Assert.Equal(-1, y[t]);
-                            if (t + 1 < time) Assert.Equal(C.Space, x[t + 1]);
+                            Assert.Equal(x[t - 1], y[t]);
+                            if (t + 1 < time) Assert.Equal(x[t - 1], x[t + 1]);
                             break;
-                        default:
-                            Assert.Equal(C.Space, x[t]);
+                        default: // the echo: the next example's plaintext letter is random and not a target
                             Assert.Equal(-1, y[t]);
                             break;
                     }
                 }
             }
         }
-        Assert.Equal(" ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", C.Tokenizer.Decode(Enumerable.Range(0, 53).ToArray()));
+        Assert.Equal("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", C.Tokenizer.Decode(Enumerable.Range(0, 52).ToArray()));
+        Assert.Equal("aQa mXm t", C.Show(C.Tokenizer.Encode("aQamXmt")));
     }
 
     [Fact]
@@ -122,7 +122,7 @@ public class SubstitutionCipherTests
             for (int i = 0; i < shots; i++)
             {
                 Assert.Equal(prompt[3 * i], control[3 * i]);
-                Assert.Equal((C.Space, C.Space), (prompt[3 * i + 2], control[3 * i + 2]));
+                Assert.Equal((prompt[3 * i], prompt[3 * i]), (prompt[3 * i + 2], control[3 * i + 2])); // the echo
                 if (prompt[3 * i + 1] != control[3 * i + 1]) differing++;
                 // One cipher per prompt: a plaintext letter always shows the same cipher letter.
                 Assert.Equal(prompt[3 * i + 1], seen.TryGetValue(prompt[3 * i], out int c) ? c : seen[prompt[3 * i]] = prompt[3 * i + 1]);
