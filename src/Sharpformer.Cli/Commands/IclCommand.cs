@@ -36,7 +36,8 @@ static class IclCommand
         command.SetAction(r => Cli.Run(() =>
         {
             int count = r.GetValue(prompts);
-            Settings.InRange(count, 1, 1_000_000, "prompts");
+            Settings.InRange(count, 1, 100_000, "prompts");
+            Settings.InRange(r.GetValue(promptSeed), 0, int.MaxValue, "prompt-seed");
             var resolved = settings.Resolve(r, Presets.Get("icl"));
             var run = resolved.Run;
             string? trained = r.GetValue(checkpoint);
@@ -69,13 +70,14 @@ static class IclCommand
         int maxShots = SubstitutionCiphers.MaxShots(gpt.Config.BlockSize);
         var shots = InContextEvaluation.DefaultShots.Where(k => k <= maxShots).ToList();
         Console.WriteLine($"in-context learning on ciphers held out from training, weights frozen: {prompts:N0} prompts per k, " +
-            $"the query among the k examples; chance {InContextEvaluation.Chance:P1}" +
+            $"control: the examples' cipher letters from another cipher; chance {Percent(InContextEvaluation.Chance)}" +
             (shots.Count < InContextEvaluation.DefaultShots.Length ? $" (block size {gpt.Config.BlockSize} holds at most {maxShots} examples)" : ""));
         var points = InContextEvaluation.Run(gpt, shots, prompts, seed, p => Console.WriteLine(
-            $"k = {p.Shots,2}: accuracy {Percent(p.Accuracy),6} ± {Percent(p.StandardError(p.Accuracy))}; " +
-            $"control (the pairs' answers from another cipher) {Percent(p.ControlAccuracy),6}"));
+            $"k = {p.Shots,2}: query among the examples {Percent(p.Accuracy),6} ± {Percent(p.StandardError(p.Accuracy))}; " +
+            $"query any of the {SubstitutionCiphers.LettersPerSequence} letters {Percent(p.AnyQueryAccuracy),6} (shown: {Percent(p.AnyQueryShown),6}); " +
+            $"control {Percent(p.ControlAccuracy),6}"));
         Directory.CreateDirectory(outDir);
-        string source = Path.GetFullPath(checkpoint);
+        string source = checkpoint;
         WriteReplacing(Path.Combine(outDir, TableFile), path => File.WriteAllText(path, Table(points, source)));
         WriteReplacing(Path.Combine(outDir, JsonFile), path => File.WriteAllText(path, Json(points, source, seed)));
         WriteReplacing(Path.Combine(outDir, PngFile), path => Draw(points, path));
@@ -97,10 +99,11 @@ static class IclCommand
         var s = new StringBuilder();
         s.AppendLine($"In-context accuracy on held-out ciphers ({checkpoint}; {points[0].Prompts} prompts per k; chance {Percent(InContextEvaluation.Chance)})");
         s.AppendLine();
-        s.AppendLine("| examples k | accuracy | ± 1 s.e. | control: pairs from another cipher | chance |");
-        s.AppendLine("| ---: | ---: | ---: | ---: | ---: |");
+        s.AppendLine($"| examples k | query among the examples | ± 1 s.e. | control: examples from another cipher | query any of the prompt's {SubstitutionCiphers.LettersPerSequence} letters | of which shown | chance |");
+        s.AppendLine("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         foreach (var p in points)
-            s.AppendLine($"| {p.Shots} | {Percent(p.Accuracy)} | {Percent(p.StandardError(p.Accuracy))} | {Percent(p.ControlAccuracy)} | {Percent(InContextEvaluation.Chance)} |");
+            s.AppendLine($"| {p.Shots} | {Percent(p.Accuracy)} | {Percent(p.StandardError(p.Accuracy))} | {Percent(p.ControlAccuracy)} | " +
+                $"{Percent(p.AnyQueryAccuracy)} | {Percent(p.AnyQueryShown)} | {Percent(InContextEvaluation.Chance)} |");
         return s.ToString();
     }
 
@@ -111,7 +114,7 @@ static class IclCommand
         {
             w.WriteStartObject();
             w.WriteString("checkpoint", checkpoint);
-            w.WriteString("task", "substitution cipher, held-out ciphers, query among the k examples");
+            w.WriteString("task", "substitution cipher, held-out ciphers");
             w.WriteNumber("prompt_seed", seed);
             w.WriteNumber("chance", InContextEvaluation.Chance);
             w.WriteStartArray("points");
@@ -122,6 +125,8 @@ static class IclCommand
                 w.WriteNumber("prompts", p.Prompts);
                 w.WriteNumber("accuracy", p.Accuracy);
                 w.WriteNumber("control_accuracy", p.ControlAccuracy);
+                w.WriteNumber("any_query_accuracy", p.AnyQueryAccuracy);
+                w.WriteNumber("any_query_shown", p.AnyQueryShown);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -136,17 +141,27 @@ static class IclCommand
         var plot = new Plot();
         double[] x = Enumerable.Range(0, points.Count).Select(i => (double)i).ToArray();
         var accuracy = plot.Add.Scatter(x, points.Select(p => 100 * p.Accuracy).ToArray());
-        accuracy.LegendText = "held-out ciphers: the k examples and a query among them";
+        accuracy.LegendText = "query among the k examples";
         accuracy.LineWidth = 2;
         accuracy.MarkerSize = 8;
         accuracy.Color = Colors.SteelBlue;
         var errors = plot.Add.ErrorBar(x, points.Select(p => 100 * p.Accuracy).ToArray(), points.Select(p => 100 * p.StandardError(p.Accuracy)).ToArray());
         errors.Color = Colors.SteelBlue;
         var control = plot.Add.Scatter(x, points.Select(p => 100 * p.ControlAccuracy).ToArray());
-        control.LegendText = "control: the same prompts, the pairs' answers from another cipher";
+        control.LegendText = "control: the same prompts, the examples' cipher letters from another cipher";
         control.LineWidth = 2;
         control.MarkerSize = 8;
         control.Color = Colors.OrangeRed;
+        var any = plot.Add.Scatter(x, points.Select(p => 100 * p.AnyQueryAccuracy).ToArray());
+        any.LegendText = $"query any of the prompt's {SubstitutionCiphers.LettersPerSequence} letters, shown or not";
+        any.LineWidth = 2;
+        any.MarkerSize = 6;
+        any.Color = Colors.SeaGreen;
+        var shown = plot.Add.Scatter(x, points.Select(p => 100 * p.AnyQueryShown).ToArray());
+        shown.LegendText = "  of those queries, the share shown among the examples";
+        shown.LinePattern = LinePattern.Dotted;
+        shown.MarkerSize = 0;
+        shown.Color = Colors.SeaGreen;
         var chance = plot.Add.HorizontalLine(100 * InContextEvaluation.Chance);
         chance.LegendText = $"chance (1 in {SubstitutionCiphers.Letters})";
         chance.LinePattern = LinePattern.Dashed;
@@ -154,10 +169,10 @@ static class IclCommand
         plot.Axes.Bottom.SetTicks(x, points.Select(p => p.Shots.ToString(CultureInfo.InvariantCulture)).ToArray());
         plot.Axes.SetLimitsY(0, 105);
         plot.Axes.SetLimitsX(-0.3, points.Count - 0.7);
-        plot.Title("In-context learning: accuracy on unseen ciphers, weights frozen");
+        plot.Title("In-context learning: substitution ciphers never seen in training, weights frozen");
         plot.XLabel("examples in the prompt (k)");
         plot.YLabel("accuracy of the query's answer (%)");
-        plot.ShowLegend(Alignment.MiddleRight);
-        plot.SavePng(path, 900, 540);
+        plot.ShowLegend(Edge.Bottom);
+        plot.SavePng(path, 900, 720);
     }
 }

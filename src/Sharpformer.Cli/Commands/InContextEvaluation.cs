@@ -5,8 +5,13 @@ using Sharpformer.Tensors;
 
 namespace Sharpformer.Cli.Commands;
 
-/// <summary>One point of the in-context-learning curve: accuracy with k examples, and with the examples' answers from another cipher.</summary>
-sealed record InContextPoint(int Shots, int Prompts, double Accuracy, double ControlAccuracy)
+/// <summary>
+/// One point of the in-context-learning curves: accuracy with k examples and the query among them, with the
+/// query any of the prompt's letters (shown or not), and the control: the first prompts with the examples' answers
+/// from another cipher.
+/// </summary>
+/// <param name="AnyQueryShown">The share of the any-letter queries that are among their prompt's examples: what the context tells.</param>
+sealed record InContextPoint(int Shots, int Prompts, double Accuracy, double AnyQueryAccuracy, double AnyQueryShown, double ControlAccuracy)
 {
     /// <summary>One standard error of an accuracy over this many prompts.</summary>
     public double StandardError(double accuracy) => Math.Sqrt(accuracy * (1 - accuracy) / Prompts);
@@ -26,11 +31,11 @@ static class InContextEvaluation
 
     public sealed record PromptSet(int Shots, int Length, int[] Tokens, int[] Controls, int[] Answers);
 
-    public static PromptSet Draw(ref Rng rng, int shots, int count)
+    public static PromptSet Draw(ref Rng rng, int shots, int count, bool queryShown = true)
     {
         int length = shots * SubstitutionCiphers.TokensPerExample + 1;
         var set = new PromptSet(shots, length, new int[count * length], new int[count * length], new int[count]);
-        SubstitutionCiphers.Prompts(ref rng, shots, set.Tokens, set.Controls, set.Answers);
+        SubstitutionCiphers.Prompts(ref rng, shots, queryShown, set.Tokens, set.Controls, set.Answers);
         return set;
     }
 
@@ -64,6 +69,19 @@ static class InContextEvaluation
         return (double)right / answers.Length;
     }
 
+    /// <summary>The share of prompts whose query letter is among their examples' plaintext letters.</summary>
+    public static double QueryShown(PromptSet set)
+    {
+        int shown = 0;
+        for (int n = 0; n < set.Answers.Length; n++)
+        {
+            var prompt = set.Tokens.AsSpan(n * set.Length, set.Length);
+            for (int i = 0; i < set.Shots; i++)
+                if (prompt[i * SubstitutionCiphers.TokensPerExample] == prompt[^1]) { shown++; break; }
+        }
+        return (double)shown / set.Answers.Length;
+    }
+
     /// <summary>The curve: for each k, <paramref name="prompts"/> fresh held-out prompts (seeded) and their controls.</summary>
     public static IReadOnlyList<InContextPoint> Run(Gpt gpt, IReadOnlyList<int> shots, int prompts, ulong seed, Action<InContextPoint>? onPoint = null)
     {
@@ -73,8 +91,9 @@ static class InContextEvaluation
         {
             var rng = new Rng(seed + (ulong)k); // each k its own stream: a point does not depend on which others are measured
             var set = Draw(ref rng, k, prompts);
+            var any = Draw(ref rng, k, prompts, queryShown: false);
             var point = new InContextPoint(k, prompts, Accuracy(Answer(gpt, set.Tokens, prompts), set.Answers),
-                Accuracy(Answer(gpt, set.Controls, prompts), set.Answers));
+                Accuracy(Answer(gpt, any.Tokens, prompts), any.Answers), QueryShown(any), Accuracy(Answer(gpt, set.Controls, prompts), set.Answers));
             onPoint?.Invoke(point);
             points.Add(point);
         }

@@ -41,7 +41,10 @@ sealed class SubstitutionCipherData : TrainingData
         if (modelTokenizers is not null)
         {
             if (!modelTokenizers.TryGetValue(CheckpointConfig.TextRole, out var spec)) throw new ArgumentException($"{modelSource} has no text tokenizer.");
-            spec.EnsureSameAs(SubstitutionCiphers.Tokenizer.Spec, modelSource, "the cipher sequences");
+            var cipher = SubstitutionCiphers.Tokenizer.Spec;
+            if (spec.Kind != cipher.Kind || spec.Chars != cipher.Chars)
+                throw new ArgumentException($"{modelSource} was not trained on the cipher sequences: its tokenizer is {spec.Kind} with {spec.VocabSize} tokens, " +
+                    $"theirs the {cipher.VocabSize} characters {cipher.Chars}; train one with `sharpformer icl`.");
         }
         return gpt;
     }

@@ -96,11 +96,13 @@ public static class SubstitutionCiphers
     /// <summary>
     /// <paramref name="answers"/>.Length prompts of <paramref name="shots"/> examples of a held-out cipher and
     /// a query, each 3k + 1 tokens in <paramref name="tokens"/> ("aQamXma"); the answer is the query's cipher token.
-    /// With examples the query is one of them: the answer is in the context, and reading it from there is the
-    /// skill measured. <paramref name="controls"/> gets the same prompts with each example's cipher letter taken from
-    /// another held-out cipher, so the examples no longer tell the answer.
+    /// With <paramref name="queryShown"/> the query is one of the examples (any letter when k = 0): the answer is in
+    /// the context, and reading it from there is the skill measured. Otherwise it is any of the prompt's
+    /// <see cref="LettersPerSequence"/> letters, shown or not, so more examples tell more of the answers.
+    /// <paramref name="controls"/> gets the same prompts with each example's cipher letter taken from another
+    /// held-out cipher, so the examples no longer tell the answer.
     /// </summary>
-    public static void Prompts(ref Rng rng, int shots, Span<int> tokens, Span<int> controls, Span<int> answers)
+    public static void Prompts(ref Rng rng, int shots, bool queryShown, Span<int> tokens, Span<int> controls, Span<int> answers)
     {
         int length = shots * TokensPerExample + 1;
         if (shots < 0 || tokens.Length != (long)length * answers.Length || controls.Length != tokens.Length)
@@ -119,7 +121,9 @@ public static class SubstitutionCiphers
                 WriteExample(prompt[(i * TokensPerExample)..], p, cipher[p]);
                 WriteExample(control[(i * TokensPerExample)..], p, other[p]);
             }
-            int query = shots == 0 ? rng.NextInt(Letters) : prompt[rng.NextInt(shots) * TokensPerExample] - PlainToken(0);
+            int query = shots == 0 ? rng.NextInt(Letters)
+                : queryShown ? prompt[rng.NextInt(shots) * TokensPerExample] - PlainToken(0)
+                : letters[rng.NextInt(LettersPerSequence)];
             prompt[^1] = control[^1] = PlainToken(query);
             answers[n] = CipherToken(cipher[query]);
         }

@@ -23,12 +23,13 @@ public class IclCommandTests
 
             var png = File.ReadAllBytes(Path.Combine(root, "out", "icl.png"));
             Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
-            Assert.Equal((900, 540), (BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)), BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20))));
+            Assert.Equal((900, 720), (BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)), BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20))));
             string json = File.ReadAllText(Path.Combine(root, "out", "icl.json"));
             using var doc = JsonDocument.Parse(json);
             var points = doc.RootElement.GetProperty("points").EnumerateArray().ToList();
             Assert.Equal([0, 1, 2, 4, 8, 16], points.Select(p => p.GetProperty("shots").GetInt32()));
-            Assert.All(points, p => Assert.InRange(p.GetProperty("accuracy").GetDouble(), 0, 1));
+            foreach (var key in new[] { "accuracy", "control_accuracy", "any_query_accuracy", "any_query_shown" })
+                Assert.All(points, p => Assert.InRange(p.GetProperty(key).GetDouble(), 0, 1));
             Assert.Equal(1.0 / 26, doc.RootElement.GetProperty("chance").GetDouble(), 12);
             Assert.Equal(8, File.ReadAllLines(Path.Combine(root, "out", "icl.md")).Count(l => l.StartsWith('|')));
 

@@ -36,7 +36,7 @@ public class SubstitutionCipherTests
     [InlineData(false, 64)]
     [InlineData(true, 64)]
     [InlineData(false, 17)]
-    public void RowsArePairsOfTheirCipherAndOnlyTheCipherLettersAreTargets(bool heldOut, int time)
+    public void RowsAreExamplesOfTheirCipherAndTheTargetsAreTheCipherLetterAndTheEcho(bool heldOut, int time)
     {
         var source = new SubstitutionCipherBatches(5, time, heldOut);
         var rng = new Rng(3);
@@ -104,7 +104,7 @@ public class SubstitutionCipherTests
     [InlineData(1)]
     [InlineData(5)]
     [InlineData(16)]
-    public void PromptsShowTheQueryAmongTheirPairsAndTheControlOnlyChangesTheAnswersShown(int shots)
+    public void PromptsShowTheQueryAmongTheirExamplesAndTheControlOnlyChangesTheCipherLetters(int shots)
     {
         var rng = new Rng(2);
         var set = InContextEvaluation.Draw(ref rng, shots, 200);
@@ -165,5 +165,12 @@ public class SubstitutionCipherTests
         var eight = InContextEvaluation.Draw(ref rng, 8, 1000);
         Assert.Equal(1.0, InContextEvaluation.Accuracy(Read(eight.Tokens, eight.Length, 1000), eight.Answers));
         Assert.InRange(InContextEvaluation.Accuracy(Read(eight.Controls, eight.Length, 1000), eight.Answers), 0.01, 0.07);
+        Assert.Equal(1.0, InContextEvaluation.QueryShown(eight));
+
+        // A query any of the prompt's letters is shown about 1 - (7/8)^k of the time; the reader knows just those.
+        var any = InContextEvaluation.Draw(ref rng, 8, 1000, queryShown: false);
+        double shown = InContextEvaluation.QueryShown(any), read = InContextEvaluation.Accuracy(Read(any.Tokens, any.Length, 1000), any.Answers);
+        Assert.InRange(shown, 1 - Math.Pow(7.0 / 8, 8) - 0.05, 1 - Math.Pow(7.0 / 8, 8) + 0.05);
+        Assert.InRange(read - shown, 0, 0.03);
     }
 }
