@@ -15,7 +15,7 @@ namespace Sharpformer.Cli.Commands;
 /// <summary>
 /// `icl`: in-context learning, demonstrated. Trains the `icl` preset's GPT on sequences of random substitution
 /// ciphers (as `train --preset icl` does), then, with the weights frozen, measures on held-out ciphers how often it
-/// answers a query letter right given k example pairs, against a control whose pairs come from another cipher.
+/// answers a query letter right given k examples, against a control whose examples come from another cipher.
 /// With --checkpoint it only evaluates.
 /// </summary>
 static class IclCommand
@@ -65,8 +65,7 @@ static class IclCommand
 
     static void Evaluate(string checkpoint, string outDir, int prompts, ulong seed)
     {
-        var (model, tokenizers) = ModelLoader.LoadWithTokenizers(checkpoint);
-        var gpt = SubstitutionCipherData.EnsureGpt(model, tokenizers, $"The model at '{checkpoint}'");
+        var gpt = SubstitutionCipherData.LoadGpt(checkpoint);
         int maxShots = SubstitutionCiphers.MaxShots(gpt.Config.BlockSize);
         var shots = InContextEvaluation.DefaultShots.Where(k => k <= maxShots).ToList();
         Console.WriteLine($"in-context learning on ciphers held out from training, weights frozen: {prompts:N0} prompts per k, " +

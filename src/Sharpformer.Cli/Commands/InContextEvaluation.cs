@@ -18,7 +18,7 @@ sealed record InContextPoint(int Shots, int Prompts, double Accuracy, double Any
 }
 
 /// <summary>
-/// Scores a frozen GPT on held-out ciphers: for each k, prompts of k example pairs and a query, answered by the
+/// Scores a frozen GPT on held-out ciphers: for each k, prompts of k examples and a query, answered by the
 /// argmax over the whole vocabulary at the last position; right when it is the query's cipher letter.
 /// </summary>
 static class InContextEvaluation

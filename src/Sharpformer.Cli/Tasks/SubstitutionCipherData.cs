@@ -34,6 +34,13 @@ sealed class SubstitutionCipherData : TrainingData
             throw new ArgumentException($"block-size {run.BlockSize} exceeds the model's block_size {((Gpt)model).Config.BlockSize}.");
     }
 
+    /// <summary>A checkpoint's GPT trained on the cipher sequences; anything else is one clear error.</summary>
+    public static Gpt LoadGpt(string path)
+    {
+        var (model, tokenizers) = ModelLoader.LoadWithTokenizers(path);
+        return EnsureGpt(model, tokenizers, $"The model at '{path}'");
+    }
+
     /// <summary>Throws unless the model is a GPT whose tokenizer is the cipher sequences' characters.</summary>
     public static Gpt EnsureGpt(Model model, IReadOnlyDictionary<string, TokenizerSpec>? modelTokenizers, string modelSource)
     {

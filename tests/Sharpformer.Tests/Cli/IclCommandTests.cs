@@ -40,6 +40,11 @@ public class IclCommandTests
             Assert.Equal(points.Select(p => p.GetProperty("accuracy").GetDouble()),
                 doc2.RootElement.GetProperty("points").EnumerateArray().Select(p => p.GetProperty("accuracy").GetDouble()));
 
+            // `eval` draws the cipher sequences too: val is the held-out ciphers.
+            var loss = CliRunner.Run(root, "eval", "--checkpoint", "out", "--data", "synthetic:substitution-cipher", "--eval-iters", "2", "--batch-size", "4", "--threads", "1");
+            Assert.True(loss.ExitCode == 0, loss.Stderr);
+            Assert.StartsWith("val loss ", loss.Stdout.Trim().Split('\n')[^1]);
+
             // Training options with --checkpoint are refused in one line, changing nothing.
             string before = CliRunner.Fingerprint(root);
             var bad = CliRunner.Run(root, "icl", "--checkpoint", "out", "--max-iters", "5");
