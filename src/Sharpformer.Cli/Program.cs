@@ -13,6 +13,7 @@ var root = new RootCommand("Sharpformer: train and run GPT-style Transformers on
     BenchCommand.Create(),
     ConvertCommand.Create(),
     AttentionCommand.Create(),
+    IclCommand.Create(),
     TranslateCommand.Create(),
     FillMask.Create(),
 };

@@ -50,15 +50,18 @@ static class EvalCommand
                 return Cli.Ok;
             }
             if (r.GetValue(split) == "test") throw new ArgumentException("--split test is for image or translation data prepared with a test set; token data has train and val.");
-            using var dataset = Dataset.Open(r.GetValue(data)!);
+            // The in-context-learning sequences are drawn, not read: train is the training ciphers, val the held-out ones.
+            bool ciphers = SubstitutionCipherData.IsSubstitutionCipher(r.GetValue(data)!);
+            using var dataset = ciphers ? null : Dataset.Open(r.GetValue(data)!);
             string path = r.GetValue(checkpoint)!;
-            var model = ModelLoader.LoadForData(path, dataset.Tokenizer, dataset.Folder);
+            var model = dataset is not null ? ModelLoader.LoadForData(path, dataset.Tokenizer, dataset.Folder) : SubstitutionCipherData.LoadGpt(path);
             if (model is not Gpt) throw new ArgumentException($"`eval` on token data needs a GPT checkpoint, but '{path}' holds a {model.Config.Kind} model.");
             int blockSize = r.GetValue(block) ?? model.Config.ContextLength, batchSize = r.GetValue(batch), evalIters = r.GetValue(iters);
             Settings.InRange(blockSize, 1, model.Config.ContextLength, "block-size");
             Settings.InRange((long)batchSize * blockSize, 1, 1 << 26, "batch-size x block-size");
             string name = r.GetValue(split)!;
-            var source = new LanguageModelBatches(name == "train" ? dataset.Train : dataset.Val, batchSize, blockSize, name);
+            IBatchSource source = dataset is null ? new SubstitutionCipherBatches(batchSize, blockSize, heldOut: name != "train")
+                : new LanguageModelBatches(name == "train" ? dataset.Train : dataset.Val, batchSize, blockSize, name);
             float loss = Trainer.MeanLoss(model, source, evalIters, (ulong)r.GetValue(seed));
             Console.WriteLine($"{name} loss {loss:F4} ({evalIters} batches of {batchSize} x {blockSize} tokens)");
             return Cli.Ok;

@@ -31,7 +31,8 @@ static class TrainCommand
         return command;
     }
 
-    static int Run(ResolvedRun resolved, int sampleTokens)
+    /// <summary>Trains as resolved (also `icl`'s training step); sampleTokens 0 shows nothing when training ends.</summary>
+    internal static int Run(ResolvedRun resolved, int sampleTokens)
     {
         var config = resolved.Run;
         bool resume = config.InitFrom == "resume";

@@ -16,6 +16,7 @@ abstract class TrainingData : IDisposable
     /// <summary>The folder's meta.json names the kind of data ("task"); folders without one hold next-token data, as nanoGPT's.</summary>
     public static TrainingData Open(string folder)
     {
+        if (SubstitutionCipherData.IsSubstitutionCipher(folder)) return new SubstitutionCipherData(); // drawn as needed, no folder
         if (!Directory.Exists(folder) && folder.Replace('\\', '/').TrimEnd('/') == "data/shakespeare_mlm")
         {
             Console.WriteLine($"{folder} is missing: preparing Tiny Shakespeare for masked-LM pretraining");

@@ -1,3 +1,4 @@
+using Sharpformer.Data;
 using Sharpformer.Kernels;
 using Sharpformer.Models;
 
@@ -104,6 +105,14 @@ public static class Presets
                 AlwaysSaveCheckpoint = false, GradientAccumulationSteps = 1, BatchSize = 32, BlockSize = 128, LearningRate = 1e-3f, MaxIters = 800, LrDecayIters = 800,
                 MinLr = 1e-4f, Beta2 = 0.99f, WarmupIters = 100,
             }),
+        // In-context learning (`sharpformer icl`): a 2-layer GPT (the depth an induction head needs) on examples of a
+        // fresh random substitution cipher per sequence (Data/SubstitutionCiphers), so it must read each cipher from its context.
+        new Preset("icl", NanoGpt(2, 4, 64, 64, 0f), new RunSettings
+        {
+            OutDir = "out-icl", Data = SubstitutionCiphers.DataName, EvalInterval = 250, EvalIters = 20, LogInterval = 10,
+            AlwaysSaveCheckpoint = false, GradientAccumulationSteps = 1, BatchSize = 32, BlockSize = 64, LearningRate = 3e-3f,
+            MaxIters = 4000, WarmupIters = 200, LrDecayIters = 4000, MinLr = 1e-4f, Beta2 = 0.99f,
+        }),
         VitFashionQuick,
         VitFashion,
         Gpt2("gpt2", 12, 12, 768),
