@@ -60,7 +60,7 @@ static class FillMask
         {
             var row = logits.Span.Slice(t * vocab, vocab).ToArray();
             var probabilities = new float[vocab];
-            System.Numerics.Tensors.TensorPrimitives.SoftMax(row, probabilities);
+            Kernels.Softmax.Apply(row, probabilities);
             results.Add([.. Enumerable.Range(0, vocab).OrderByDescending(i => probabilities[i]).Take(k).Select(i => (tokenizer.Token(i), (double)probabilities[i]))]);
         }
         return results;

@@ -40,7 +40,7 @@ public static class AttentionWeights
                     var qi = q.Slice((b * Tq + i) * qStride + h * D, D);
                     for (int j = 0; j < visible; j++)
                         row[j] = TensorPrimitives.Dot(qi, k.Slice((b * Tk + j) * kvStride + h * D, D)) * scale;
-                    TensorPrimitives.SoftMax(row[..visible], row[..visible]);
+                    Softmax.Apply(row[..visible], row[..visible]);
                 }
         }
     }

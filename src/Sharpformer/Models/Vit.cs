@@ -173,7 +173,7 @@ public sealed class Vit : Model
                 ImageBatch.Normalize(images.Slice(start * size, n * size), pixels.AsSpan(0, n * size), Config.ImageSize * Config.ImageSize, Config.ImageMean, Config.ImageStd);
                 using var logits = Logits(pixels.AsSpan(0, n * size), n);
                 var output = probabilities.AsSpan(start * labels, n * labels);
-                for (int i = 0; i < n; i++) System.Numerics.Tensors.TensorPrimitives.SoftMax(logits.Span.Slice(i * labels, labels), output.Slice(i * labels, labels));
+                for (int i = 0; i < n; i++) Kernels.Softmax.Apply(logits.Span.Slice(i * labels, labels), output.Slice(i * labels, labels));
             }
             return probabilities;
         }

@@ -12,12 +12,13 @@ public class AttentionWeightsTests
     [InlineData(2, 2, 3, 7, 5, true)]   // fewer queries than keys: bottom-right causal alignment (a decode step)
     [InlineData(3, 2, 17, 17, 16, false)]
     [InlineData(2, 4, 9, 13, 8, false)] // cross-attention shape
-    public void EqualNaiveSoftmaxAndReproduceTheFusedKernel(int batch, int heads, int tq, int tk, int d, bool causal)
+    [InlineData(2, 2, 6, 6, 8, true, 60.0)] // scores of several hundred (a sharp induction head): exp would overflow without the row max
+    public void EqualNaiveSoftmaxAndReproduceTheFusedKernel(int batch, int heads, int tq, int tk, int d, bool causal, double queryStd = 1.0)
     {
         int c = heads * d;
         var rng = new InitRng(11);
         float[] q = new float[batch * tq * c], kv = new float[batch * tk * 2 * c];
-        rng.Normal(q, 1.0);
+        rng.Normal(q, queryStd);
         rng.Normal(kv, 1.0);
         int[] lengths = Enumerable.Range(0, batch).Select(b => b == 0 ? tk : Math.Max(1, tk - 2 * b)).ToArray();
         var shape = new AttentionShape(batch, heads, tq, tk, d, causal);
