@@ -90,10 +90,10 @@ public static class HuggingFaceBert
             string bare = t.Name.StartsWith(Prefix, StringComparison.Ordinal) ? t.Name[Prefix.Length..] : t.Name;
             if (!config.IsClassifier && (bare.StartsWith("pooler.", StringComparison.Ordinal) || t.Name.StartsWith("cls.seq_relationship.", StringComparison.Ordinal)))
                 continue; // BertForPreTraining's pooler and next-sentence head: BertForMaskedLM leaves them unused too
-            if (t.Name is "cls.predictions.decoder.weight" or "cls.predictions.decoder.bias")
+            if (!config.IsClassifier && t.Name is "cls.predictions.decoder.weight" or "cls.predictions.decoder.bias")
             {
                 var tiedTo = t.Name.EndsWith(".weight", StringComparison.Ordinal) ? model.WordEmbeddings.Weight : model.MlmBias!;
-                if (config.IsClassifier || st.ReadFloats(t.Name).AsSpan().SequenceEqual(tiedTo.Value.Span)) continue;
+                if (st.ReadFloats(t.Name).AsSpan().SequenceEqual(tiedTo.Value.Span)) continue;
                 throw new InvalidDataException($"model.safetensors holds a {t.Name} that differs from {tiedTo.Name}; BERT ties them, so this model cannot be imported.");
             }
             throw new InvalidDataException($"model.safetensors holds a tensor '{t.Name}' that {(config.IsClassifier ? ClassifierArchitecture : MaskedLmArchitecture)} does not have.");
