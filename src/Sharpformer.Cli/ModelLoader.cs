@@ -4,7 +4,7 @@ using Sharpformer.Text;
 
 namespace Sharpformer.Cli;
 
-/// <summary>Loads a model from a Sharpformer checkpoint (any kind) or a Hugging Face GPT-2 folder, with its text tokenizer.</summary>
+/// <summary>Loads a model from a Sharpformer checkpoint (any kind) or a Hugging Face GPT-2, BERT or ViT folder, with its text tokenizer.</summary>
 static class ModelLoader
 {
     public static (Model Model, TokenizerSpec Tokenizer) Load(string path, Func<ModelConfig, ModelConfig>? adjust = null)
@@ -18,10 +18,10 @@ static class ModelLoader
     /// <summary>A model of any kind with the tokenizers its checkpoint keeps, by role.</summary>
     public static (Model Model, IReadOnlyDictionary<string, TokenizerSpec> Tokenizers) LoadWithTokenizers(string path, Func<ModelConfig, ModelConfig>? adjust = null)
     {
-        if (HuggingFaceGpt2.IsHuggingFaceFolder(path))
+        if (HuggingFaceConfig.IsHuggingFaceFolder(path))
         {
-            var imported = HuggingFaceGpt2.Import(path);
-            return (Adjusted(imported, adjust), new Dictionary<string, TokenizerSpec> { [CheckpointConfig.TextRole] = Gpt2Tokenizer.Instance.Spec });
+            var (imported, tokenizers) = HuggingFaceFolder.Import(path);
+            return (Adjusted(imported, adjust), tokenizers);
         }
         var (model, config) = Checkpoint.Load(path);
         return (Adjusted(model, adjust), config.Tokenizers);

@@ -5,7 +5,8 @@ import struct
 import numpy as np
 import torch
 
-DTYPES = {torch.float32: ("F32", np.float32), torch.int32: ("I32", np.int32), torch.float16: ("F16", np.float16)}
+DTYPES = {torch.float32: ("F32", np.float32), torch.int32: ("I32", np.int32), torch.float16: ("F16", np.float16),
+          torch.int64: ("I64", np.int64)}
 
 
 def save(path, tensors, metadata=None):

@@ -46,9 +46,18 @@ static class BenchCommand
             if (r.GetValue(sweep) is not null)
                 return Sweep(resolved, r.GetValue(lengths)!, r.GetValue(sweepOut)!, r.GetValue(sweepPeer), asJson);
             Action<string>? progress = asJson ? null : s => Console.Error.WriteLine(s);
-            var (shape, result) = resolved.Model is GptConfig gptShape
-                ? BenchGpt(r, command, gptShape, config, vocab, steps: n, warmup: w, progress, profile, sampleTokens, sampleStreams)
-                : BenchOnData(r, resolved.Model, config, steps: n, warmup: w, progress, profile);
+            // With --json, stdout holds the JSON alone: what preparing a missing data folder prints goes to stderr.
+            var stdout = Console.Out;
+            if (asJson) Console.SetOut(Console.Error);
+            ModelConfig shape;
+            BenchmarkResult result;
+            try
+            {
+                (shape, result) = resolved.Model is GptConfig gptShape
+                    ? BenchGpt(r, command, gptShape, config, vocab, steps: n, warmup: w, progress, profile, sampleTokens, sampleStreams)
+                    : BenchOnData(r, resolved.Model, config, steps: n, warmup: w, progress, profile);
+            }
+            finally { Console.SetOut(stdout); }
             if (asJson)
             {
                 Console.WriteLine(JsonSerializer.Serialize(result, BenchJsonContext.Default.BenchmarkResult));

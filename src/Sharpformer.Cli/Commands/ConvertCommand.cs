@@ -6,16 +6,16 @@ using Sharpformer.Text;
 
 namespace Sharpformer.Cli.Commands;
 
-/// <summary>`convert`: Hugging Face GPT-2 or ViTForImageClassification folder ⇄ Sharpformer checkpoint.</summary>
+/// <summary>`convert`: Hugging Face GPT-2, BERT or ViT folder ⇄ Sharpformer checkpoint.</summary>
 static class ConvertCommand
 {
     public static Command Create()
     {
-        var fromHf = new Option<string?>("--from-hf") { Description = "Hugging Face GPT-2 folder (config.json + model.safetensors) to import" };
-        var toHf = new Option<string?>("--to-hf") { Description = "Sharpformer checkpoint to export in the Hugging Face GPT-2 layout" };
+        var fromHf = new Option<string?>("--from-hf") { Description = "Hugging Face folder to import (config.json + model.safetensors; GPT-2, BERT with its vocab.txt, or ViT)" };
+        var toHf = new Option<string?>("--to-hf") { Description = "Sharpformer checkpoint (GPT, BERT or ViT) to export in the Hugging Face layout" };
         var output = new Option<string>("--out") { Description = "Folder to write", Required = true };
         var overwrite = new Option<bool>("--overwrite") { Description = "Write into a folder that is not empty, replacing only the files convert writes (never the source)" };
-        var command = new Command("convert", "Import or export checkpoints in the Hugging Face GPT-2 or ViT layout") { fromHf, toHf, output, overwrite };
+        var command = new Command("convert", "Import or export checkpoints in the Hugging Face GPT-2, BERT or ViT layout") { fromHf, toHf, output, overwrite };
         command.SetAction(r => Cli.Run(() =>
         {
             string? from = r.GetValue(fromHf), to = r.GetValue(toHf);
@@ -24,37 +24,37 @@ static class ConvertCommand
             if (from is not null)
             {
                 if (!Directory.Exists(from)) throw new DirectoryNotFoundException($"Hugging Face folder '{from}' does not exist.");
-                OutputFolder.EnsureWritable(outDir, [Checkpoint.ModelFile, Checkpoint.ConfigFile], r.GetValue(overwrite), from);
+                string type = HuggingFaceFolder.ModelType(from);
+                OutputFolder.EnsureWritable(outDir, HuggingFaceFolder.CheckpointFiles(type), r.GetValue(overwrite), from);
                 // Imported weights beside another run's optimizer state would resume as neither run.
                 if (File.Exists(Path.Combine(outDir, Checkpoint.TrainerStateFile)) || File.Exists(Path.Combine(outDir, Checkpoint.TrainerFile)))
                     throw new IOException($"'{outDir}' holds a training checkpoint's trainer state; importing there would pair it with other weights. Choose another folder.");
-                if (HuggingFaceVit.IsHuggingFaceVit(from))
-                {
-                    var vit = HuggingFaceVit.Import(from);
-                    OutputFolder.Write(outDir, folder => Checkpoint.Save(folder, vit, new Dictionary<string, TokenizerSpec>()));
-                    Console.WriteLine($"imported {from} (ViT, {vit.ParameterCount:N0} parameters) into {outDir}");
-                    return Cli.Ok;
-                }
-                var model = HuggingFaceGpt2.Import(from);
-                OutputFolder.Write(outDir, folder => Checkpoint.Save(folder, model, Gpt2Tokenizer.Instance.Spec));
-                Console.WriteLine($"imported {from} ({model.CountParameters(nonEmbedding: false):N0} parameters) into {outDir}");
+                var (model, tokenizers) = HuggingFaceFolder.Import(from);
+                OutputFolder.Write(outDir, folder => HuggingFaceFolder.SaveCheckpoint(from, model, tokenizers, folder));
+                Console.WriteLine($"imported {from} ({Describe(model)}, {model.CountAllParameters():N0} parameters) into {outDir}" +
+                    (model is Bert && tokenizers.Count == 0 ? $" (note: it has no {WordPieceTokenizer.VocabFileName}, so the checkpoint has no tokenizer)" : ""));
             }
             else
             {
-                OutputFolder.EnsureWritable(outDir, [HuggingFaceGpt2.ModelFile, HuggingFaceGpt2.ConfigFile], r.GetValue(overwrite), to!, Checkpoint.Resolve(to!));
                 var (loaded, config) = Checkpoint.Load(to!);
-                if (loaded is Vit vit)
-                {
-                    OutputFolder.Write(outDir, folder => HuggingFaceVit.Export(vit, folder));
-                    Console.WriteLine($"exported {to} in the Hugging Face ViTForImageClassification layout to {outDir}");
-                    return Cli.Ok;
-                }
-                if (loaded is not Gpt model) throw new ArgumentException($"Only GPT checkpoints export to the Hugging Face GPT-2 layout; '{to}' holds a {loaded.Config.Kind} model.");
-                OutputFolder.Write(outDir, folder => HuggingFaceGpt2.Export(model, folder));
-                Console.WriteLine($"exported {to} in the Hugging Face GPT-2 layout to {outDir}" + (config.Tokenizer.Kind != "gpt2" ? $" (note: it uses a {config.Tokenizer.Kind} tokenizer, not GPT-2's)" : ""));
+                string checkpoint = Checkpoint.Resolve(to!);
+                OutputFolder.EnsureWritable(outDir, HuggingFaceFolder.ExportFiles(loaded.Config), r.GetValue(overwrite), to!, checkpoint);
+                OutputFolder.Write(outDir, folder => HuggingFaceFolder.Export(loaded, checkpoint, folder));
+                string note = loaded is Gpt && config.Tokenizer.Kind != "gpt2" ? $" (note: it uses a {config.Tokenizer.Kind} tokenizer, not GPT-2's)"
+                    : loaded is Bert && !File.Exists(Path.Combine(checkpoint, WordPieceTokenizer.VocabFileName)) ? $" (note: the checkpoint has no {WordPieceTokenizer.VocabFileName} to take along)" : "";
+                Console.WriteLine($"exported {to} ({Describe(loaded)}) in the Hugging Face layout to {outDir}{note}");
             }
             return Cli.Ok;
         }));
         return command;
     }
+
+    static string Describe(Model model) => model switch
+    {
+        Gpt => "GPT-2",
+        Bert { Config.IsClassifier: true } b => $"BERT classifier, {b.Config.NumLabels} labels",
+        Bert => "BERT masked LM",
+        Vit => "ViT",
+        _ => model.Config.Kind,
+    };
 }

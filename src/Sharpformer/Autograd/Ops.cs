@@ -74,7 +74,7 @@ public static unsafe partial class Ops
 
     public static Tensor Relu(Tensor x) => Unary(x, OpKind.Relu);
 
-    /// <summary>tanh (BERT's pooler); backward reads the output: dx += dy·(1 − y²).</summary>
+    /// <summary>tanh (BERT's pooler).</summary>
     public static Tensor Tanh(Tensor x) => Unary(x, OpKind.Tanh);
 
     static Tensor Unary(Tensor x, OpKind kind)
@@ -84,7 +84,7 @@ public static unsafe partial class Ops
         {
             case OpKind.GeluTanh: Activations.GeluForward(x.Span, y.Span); break;
             case OpKind.GeluErf: Activations.GeluErfForward(x.Span, y.Span); break;
-            case OpKind.Tanh: TensorPrimitives.Tanh(x.Span, y.Span); break;
+            case OpKind.Tanh: Activations.TanhForward(x.Span, y.Span); break;
             default: Activations.ReluForward(x.Span, y.Span); break;
         }
         if (Graph.ShouldRecord(x)) Graph.Append(new Node { Kind = kind, Out = y, A = x });
@@ -100,14 +100,9 @@ public static unsafe partial class Ops
         {
             case OpKind.GeluTanh: Activations.GeluBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
             case OpKind.GeluErf: Activations.GeluErfBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
-            case OpKind.Tanh: TanhBackward(n.Out.Span, n.Out.GradSpan, x.GradSpan); break;
+            case OpKind.Tanh: Activations.TanhBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
             default: Activations.ReluBackward(x.Span, n.Out.GradSpan, x.GradSpan); break;
         }
-    }
-
-    static void TanhBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
-    {
-        for (int i = 0; i < y.Length; i++) dx[i] += dy[i] * (1f - y[i] * y[i]);
     }
 
     // ---------------------------------------------------------------- add, scale

@@ -17,20 +17,6 @@ public static class HuggingFaceGpt2
     const string Prefix = "transformer.";
     static readonly string[] Conv1D = [".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight"];
 
-    /// <summary>True when a folder looks like a Hugging Face model (config.json with model_type or n_positions).</summary>
-    public static bool IsHuggingFaceFolder(string folder)
-    {
-        string config = Path.Combine(folder, ConfigFile);
-        if (!File.Exists(config)) return false;
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(config));
-            return doc.RootElement.ValueKind == JsonValueKind.Object
-                && (doc.RootElement.TryGetProperty("model_type", out _) || doc.RootElement.TryGetProperty("n_positions", out _));
-        }
-        catch (JsonException) { return false; }
-    }
-
     static bool IsConv1D(string name) => Conv1D.Any(name.EndsWith);
 
     /// <summary>The causal-mask buffers some GPT-2 files carry; they are not weights.</summary>
@@ -183,71 +169,28 @@ public static class HuggingFaceGpt2
     /// <summary>Reads config.json, checking each field's JSON type by name: a wrong type, null or a non-object file is one clear error.</summary>
     internal static GptConfig ReadConfig(string folder)
     {
-        string path = Path.Combine(folder, ConfigFile);
-        if (!File.Exists(path)) throw new FileNotFoundException($"'{folder}' has no {ConfigFile}.");
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllText(path)); } // text, so bytes that are not UTF-8 cannot fail later inside GetString
-        catch (JsonException e) { throw new InvalidDataException($"{path} is not valid JSON: {e.Message}"); }
-        using (doc)
+        using var json = HuggingFaceConfig.Read(folder);
+        string activation = json.String("activation_function", "gelu_new");
+        var config = new GptConfig
         {
-            var r = doc.RootElement;
-            if (r.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"{path} must hold a JSON object, not {Describe(r)}.");
-            JsonElement? Field(string name) => r.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
-            int Int(string name, string? alternative = null)
+            NLayer = json.Int("n_layer"),
+            NHead = json.Int("n_head"),
+            NEmbd = json.Int("n_embd"),
+            BlockSize = json.Int("n_positions", alternative: "n_ctx"),
+            VocabSize = json.Int("vocab_size"),
+            LayerNormEpsilon = json.Number("layer_norm_epsilon", 1e-5f),
+            Activation = activation switch
             {
-                var v = Field(name) ?? (alternative is null ? null : Field(alternative));
-                if (v is { ValueKind: JsonValueKind.Number } n && n.TryGetInt32(out int i)) return i;
-                throw new InvalidDataException(v is null
-                    ? $"{path} has no '{name}'{(alternative is null ? "" : $" (nor '{alternative}')")}."
-                    : $"{path}: '{name}' must be a 32-bit integer, not {Describe(v.Value)}.");
-            }
-            float Number(string name, float fallback)
-            {
-                if (Field(name) is not { } v) return fallback;
-                if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double d) && double.IsFinite((float)d)) return (float)d;
-                throw new InvalidDataException($"{path}: '{name}' must be a finite number, not {Describe(v)}.");
-            }
-            string activation = Field("activation_function") switch
-            {
-                null => "gelu_new",
-                { ValueKind: JsonValueKind.String } a => Text(a),
-                var a => throw new InvalidDataException($"{path}: 'activation_function' must be a string, not {Describe(a.Value)}."),
-            };
-            var config = new GptConfig
-            {
-                NLayer = Int("n_layer"),
-                NHead = Int("n_head"),
-                NEmbd = Int("n_embd"),
-                BlockSize = Int("n_positions", "n_ctx"),
-                VocabSize = Int("vocab_size"),
-                LayerNormEpsilon = Number("layer_norm_epsilon", 1e-5f),
-                Activation = activation switch
-                {
-                    "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" => Activation.GeluTanh,
-                    "gelu" => Activation.GeluErf,
-                    "relu" => Activation.Relu,
-                    _ => throw new InvalidDataException($"{path}: activation_function '{activation}' is not supported (gelu_new, gelu, relu)."),
-                },
-                Bias = true,
-            };
-            try { config.Validate(); }
-            catch (ArgumentException e) { throw new InvalidDataException($"{path}: {e.Message}"); }
-            return config;
-        }
-    }
-
-    /// <summary>A JSON string's text; an escaped lone surrogate is invalid data, not a crash.</summary>
-    static string Text(JsonElement e)
-    {
-        try { return e.GetString()!; }
-        catch (InvalidOperationException) { throw new InvalidDataException($"{ConfigFile}: {e.GetRawText()} is not valid text."); }
-    }
-
-    /// <summary>A JSON value's kind (and a short excerpt) for error messages.</summary>
-    static string Describe(JsonElement e)
-    {
-        string text = e.GetRawText();
-        return $"{e.ValueKind.ToString().ToLowerInvariant()} {(text.Length > 40 ? text[..40] + "…" : text)}";
+                "gelu_new" or "gelu_pytorch_tanh" or "gelu_fast" => Activation.GeluTanh,
+                "gelu" => Activation.GeluErf,
+                "relu" => Activation.Relu,
+                _ => throw new InvalidDataException($"{json.Path}: activation_function '{activation}' is not supported (gelu_new, gelu, relu)."),
+            },
+            Bias = true,
+        };
+        try { config.Validate(); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{json.Path}: {e.Message}"); }
+        return config;
     }
 
     /// <summary>dst[c, r] = src[r, c] for a [rows, cols] source.</summary>

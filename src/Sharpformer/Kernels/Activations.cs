@@ -5,7 +5,7 @@ namespace Sharpformer.Kernels;
 
 /// <summary>
 /// GELU in GPT-2's tanh form, 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), and in the exact erf form
-/// nanoGPT's nn.GELU() uses, 0.5x(1 + erf(x/sqrt 2)); ReLU. Backwards add into dx.
+/// nanoGPT's nn.GELU() uses, 0.5x(1 + erf(x/sqrt 2)); ReLU; tanh (BERT's pooler). Backwards add into dx.
 /// Each is one fused SIMD pass (Vector512, or Vector256 on the fallback path), written once over
 /// <see cref="ILanes{V}"/> and split over threads in fixed chunks for large inputs. Every lane does the same IEEE operations on either path and the last
 /// partial vector runs on a padded copy, so results do not depend on the path, the thread count or an
@@ -27,13 +27,15 @@ public static unsafe class Activations
     public static void GeluErfBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite = false) => Run(x, dy, dx, Op.GeluErfBackward, overwrite);
     public static void ReluForward(ReadOnlySpan<float> x, Span<float> y) => Run(x, default, y, Op.Relu);
     public static void ReluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite = false) => Run(x, dy, dx, Op.ReluBackward, overwrite);
+    public static void TanhForward(ReadOnlySpan<float> x, Span<float> y) => Run(x, default, y, Op.Tanh);
+    public static void TanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, bool overwrite = false) => Run(x, dy, dx, Op.TanhBackward, overwrite);
 
-    enum Op { GeluTanh, GeluTanhBackward, GeluErf, GeluErfBackward, Relu, ReluBackward }
+    enum Op { GeluTanh, GeluTanhBackward, GeluErf, GeluErfBackward, Relu, ReluBackward, Tanh, TanhBackward }
 
     static void Run(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> result, Op op, bool overwrite = false)
     {
         using var timing = Profiler.Time(KernelKind.Activation);
-        bool backward = op is Op.GeluTanhBackward or Op.GeluErfBackward or Op.ReluBackward;
+        bool backward = op is Op.GeluTanhBackward or Op.GeluErfBackward or Op.ReluBackward or Op.TanhBackward;
         if (result.Length != x.Length || (backward && dy.Length != x.Length))
             throw new ArgumentException($"Activation: x holds {x.Length} floats, {(backward ? $"dy {dy.Length}, dx" : "y")} {result.Length}; they must match.");
         fixed (float* px = x, pdy = dy, pr = result)
@@ -81,8 +83,10 @@ public static unsafe class Activations
             case Op.GeluTanh: Forward<GeluTanhOp>(x, r, n); break;
             case Op.GeluErf: Forward<GeluErfOp>(x, r, n); break;
             case Op.Relu: Forward<ReluOp>(x, r, n); break;
+            case Op.Tanh: Forward<TanhOp>(x, r, n); break;
             case Op.GeluTanhBackward: Backward<GeluTanhOp>(x, dy, r, n, overwrite); break;
             case Op.GeluErfBackward: Backward<GeluErfOp>(x, dy, r, n, overwrite); break;
+            case Op.TanhBackward: Backward<TanhOp>(x, dy, r, n, overwrite); break;
             default: Backward<ReluOp>(x, dy, r, n, overwrite); break;
         }
     }
@@ -238,5 +242,51 @@ public static unsafe class Activations
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static V AddGrad<V, L>(V x, V dy, V dx) where V : struct where L : struct, ILanes<V> =>
             L.Select(L.GreaterThan(x, L.Splat(0f)), L.Add(dx, dy), dx);
+    }
+
+    /// <summary>
+    /// tanh x. For |x| ≤ 0.625, Cephes' tanhf polynomial x + x³·P(x²) (relative error ~1e-7, no cancellation near 0);
+    /// beyond, (1 − e)/(1 + e) with e = e^(−2|x|), which tends to 1 without overflow (e underflows to 0). The
+    /// derivative 1 − tanh² is 4e/(1 + e)² beyond 0.625, so it keeps its relative accuracy in the tails.
+    /// </summary>
+    readonly struct TanhOp : IActivation
+    {
+        const float Split = 0.625f, P0 = -5.70498872745e-3f, P1 = 2.06390887954e-2f, P2 = -5.37397155531e-2f, P3 = 1.33314422036e-1f, P4 = -3.33332819422e-1f;
+
+        /// <summary>e^(−2|x|), and whether |x| is past the split.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static V Tail<V, L>(V x, out V large) where V : struct where L : struct, ILanes<V>
+        {
+            var a = L.Abs(x);
+            large = L.GreaterThan(a, L.Splat(Split));
+            return L.Exp(L.Mul(a, L.Splat(-2f)));
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static V F<V, L>(V x) where V : struct where L : struct, ILanes<V>
+        {
+            var one = L.Splat(1f);
+            var z = L.Mul(x, x);
+            var p = L.Fma(z, L.Splat(P0), L.Splat(P1));
+            p = L.Fma(z, p, L.Splat(P2));
+            p = L.Fma(z, p, L.Splat(P3));
+            p = L.Fma(z, p, L.Splat(P4));
+            var small = L.Fma(L.Mul(p, z), x, x);
+            var e = Tail<V, L>(x, out var large);
+            var t = L.Div(L.Sub(one, e), L.Add(one, e));
+            return L.Select(large, L.Select(L.LessThan(x, L.Splat(0f)), L.Sub(L.Splat(0f), t), t), small);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static V AddGrad<V, L>(V x, V dy, V dx) where V : struct where L : struct, ILanes<V>
+        {
+            var one = L.Splat(1f);
+            var t = F<V, L>(x);
+            var e = Tail<V, L>(x, out var large);
+            var onePlusE = L.Add(one, e);
+            var tail = L.Div(L.Mul(e, L.Splat(4f)), L.Mul(onePlusE, onePlusE));
+            var grad = L.Select(large, tail, L.Sub(one, L.Mul(t, t)));
+            return L.Fma(dy, grad, dx);
+        }
     }
 }

@@ -54,10 +54,14 @@ public sealed record BertConfig : ModelConfig
 
     public override Model Create(int seed = 1337) => new Bert(this, seed);
 
+    /// <summary>The weights of one encoder block.</summary>
+    [JsonIgnore]
+    public long BlockParameters => new TransformerBlockOptions { Width = HiddenSize, Heads = NumAttentionHeads, FeedForwardWidth = IntermediateSize }.ParameterCount;
+
     public override long ParameterElements()
     {
         long c = HiddenSize, v = VocabSize;
-        long block = new TransformerBlockOptions { Width = HiddenSize, Heads = NumAttentionHeads, FeedForwardWidth = IntermediateSize }.ParameterCount;
+        long block = BlockParameters;
         long embeddings = (v + MaxPositionEmbeddings + TypeVocabSize) * c + 2 * c;
         long head = IsClassifier ? c * c + c + c * NumLabels + NumLabels : c * c + c + 2 * c + v;
         return embeddings + NumHiddenLayers * block + (PreLayerNorm ? 2 * c : 0) + head;
@@ -96,7 +100,7 @@ public sealed record BertConfig : ModelConfig
 public sealed class Bert : Model
 {
     readonly TransformerBlock[] blocks;
-    int[] zeroSegments = [];
+    int[] zeroSegments = [], headRows = [], headTargets = [];
 
     public Bert(BertConfig config, int seed = 1337) : base(seed)
     {
@@ -241,8 +245,8 @@ public sealed class Bert : Model
             {
                 // The vocabulary projection runs on the masked positions only; the mean is over those, as Hugging Face's.
                 var hidden = Encode(b.Ids, b.Segments, b.Lengths, b.Batch, b.Time);
-                var rows = b.MaskedPositions();
-                return Ops.CrossEntropy(MlmHead(Ops.GatherRows(hidden, rows)), b.MaskedTargets());
+                int rows = HeadRows(b);
+                return Ops.CrossEntropy(MlmHead(Ops.GatherRows(hidden, headRows.AsSpan(0, rows))), headTargets.AsSpan(0, rows));
             }
             case LabeledSequenceBatch b when Config.IsClassifier:
                 return Ops.CrossEntropy(ClassifierHead(Encode(b.Ids, b.Segments, b.Lengths, b.Batch, b.Time)), b.Labels);
@@ -251,15 +255,48 @@ public sealed class Bert : Model
         }
     }
 
-    /// <summary>6N per token plus attention's 12·L·C·T (the masked-LM decoder counted at every position, an upper bound).</summary>
+    /// <summary>
+    /// The masked-LM head's rows of a batch, in <see cref="headRows"/> and <see cref="headTargets"/>: the masked positions
+    /// and their targets, then rows without a target (row 0 again, target -1, so no loss and no gradient) up to a
+    /// multiple of <see cref="HeadRowMultiple"/>. The number of masked positions changes from batch to batch, and every
+    /// new count would make the head's [rows, vocab] buffers a size the tensor pool has not seen and keeps (about 20 MB
+    /// a step for the Shakespeare preset); rounded up, a few sizes serve every batch.
+    /// </summary>
+    int HeadRows(MaskedLmBatch b)
+    {
+        var positions = b.MaskedPositions();
+        int rows = RoundUpHeadRows(positions.Length);
+        if (headRows.Length < rows) { headRows = new int[rows]; headTargets = new int[rows]; }
+        positions.CopyTo(headRows);
+        b.MaskedTargets().CopyTo(headTargets);
+        headRows.AsSpan(positions.Length, rows - positions.Length).Clear();
+        headTargets.AsSpan(positions.Length, rows - positions.Length).Fill(-1);
+        return rows;
+    }
+
+    const int HeadRowMultiple = 64;
+
+    static int RoundUpHeadRows(int rows) => (rows + HeadRowMultiple - 1) / HeadRowMultiple * HeadRowMultiple;
+
+    /// <summary>
+    /// What a step computes, per example: 6 FLOPs per block weight for every row of the padded batch; attention's
+    /// 12·C·T·n per layer for a sequence of n tokens (its T query rows against its n keys, forward and backward); and the
+    /// head only where it runs, the masked-LM transform and vocabulary projection at the masked rows (rounded up as
+    /// <see cref="HeadRows"/> does), or the pooler and classifier on [CLS]. Look-ups, LayerNorms and activations are not
+    /// counted.
+    /// </summary>
     public override long FlopsPerExample(Batch batch)
     {
-        int time = batch switch
+        var (examples, time, lengths, headRowCount) = batch switch
         {
-            MaskedLmBatch b => b.Time,
-            LabeledSequenceBatch b => b.Time,
-            _ => throw WrongBatch(batch, "masked-LM or labelled sequences"),
+            MaskedLmBatch b when !Config.IsClassifier => (b.Batch, b.Time, b.Lengths, RoundUpHeadRows(b.MaskedPositions().Length)),
+            LabeledSequenceBatch b when Config.IsClassifier => (b.Batch, b.Time, b.Lengths, b.Batch),
+            _ => throw WrongBatch(batch, Config.IsClassifier ? "labelled sequences (LabeledSequenceBatch)" : "masked-LM sequences (MaskedLmBatch)"),
         };
-        return (6 * CountAllParameters() + 12L * Config.NumHiddenLayers * Config.HiddenSize * time) * time;
+        long c = Config.HiddenSize, layers = Config.NumHiddenLayers;
+        long encoder = 6 * layers * Config.BlockParameters * examples * time;
+        long attention = 12 * layers * c * time * lengths.Sum(n => (long)n);
+        long head = 6 * (c * c + c * (Config.IsClassifier ? Config.NumLabels : Config.VocabSize)) * headRowCount;
+        return (encoder + attention + head) / examples;
     }
 }

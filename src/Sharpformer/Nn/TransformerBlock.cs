@@ -143,11 +143,15 @@ public sealed partial class TransformerBlock : Module
         }
         else
         {
-            if (Recorder is not null) Recorder.RecordSelf(Name, Attn.QkvProj.Forward(x), Attn.Heads, Attn.Causal, keyLengths);
-            x = Ln1.Forward(Ops.Add(x, Drop(Attn.Forward(x, keyLengths, AttentionP, AttentionSeed()))));
+            // ln_1(x + dropout(c_proj(attention(c_attn(x))))), and likewise the MLP: each residual add and dropout is
+            // fused into the projection before it, and the activation into the MLP's output projection, so neither
+            // the projections' outputs nor the activation's are stored.
+            var qkv = Attn.QkvProj.Forward(x);
+            Recorder?.RecordSelf(Name, qkv, Attn.Heads, Attn.Causal, keyLengths);
+            x = Ln1.Forward(Attn.OutProj.Forward(Ops.SelfAttention(qkv, Attn.Heads, Attn.Causal, keyLengths, AttentionP, AttentionSeed()), LinearInput.AsIs, x, DropoutP, DropoutSeed()));
             if (Recorder is not null && Cross is not null) RecordCross(Cross.QProj.Forward(x), Cross.KvProj.Forward(memory!), memoryLengths);
             if (Cross is not null) x = LnCross!.Forward(Ops.Add(x, Drop(Cross.Forward(x, memory!, memoryLengths, AttentionP, AttentionSeed()))));
-            x = Ln2.Forward(Ops.Add(x, Drop(Mlp.Forward(x))));
+            x = Ln2.Forward(Mlp.Proj.Forward(Mlp.Fc.Forward(x), LinearInput.Activated(Mlp.Activation), x, DropoutP, DropoutSeed()));
         }
         return x;
     }

@@ -10,16 +10,16 @@ namespace Sharpformer.Text;
 /// </summary>
 public sealed record WordPieceSettings
 {
-    [JsonPropertyName("tokenizer_class")] public string TokenizerClass { get; init; } = "BertTokenizer";
-    [JsonPropertyName("do_lower_case")] public bool LowerCase { get; init; } = true;
+    [JsonPropertyName("tokenizer_class")] public string TokenizerClass { get; set; } = "BertTokenizer";
+    [JsonPropertyName("do_lower_case")] public bool LowerCase { get; set; } = true;
     /// <summary>Null follows <see cref="LowerCase"/>, as in Hugging Face (uncased BERT strips accents).</summary>
-    [JsonPropertyName("strip_accents")] public bool? StripAccents { get; init; }
-    [JsonPropertyName("tokenize_chinese_chars")] public bool SplitCjk { get; init; } = true;
-    [JsonPropertyName("unk_token")] public string Unk { get; init; } = WordPieceVocabulary.Unk;
-    [JsonPropertyName("sep_token")] public string Sep { get; init; } = WordPieceVocabulary.Sep;
-    [JsonPropertyName("pad_token")] public string Pad { get; init; } = WordPieceVocabulary.Pad;
-    [JsonPropertyName("cls_token")] public string Cls { get; init; } = WordPieceVocabulary.Cls;
-    [JsonPropertyName("mask_token")] public string Mask { get; init; } = WordPieceVocabulary.Mask;
+    [JsonPropertyName("strip_accents")] public bool? StripAccents { get; set; }
+    [JsonPropertyName("tokenize_chinese_chars")] public bool SplitCjk { get; set; } = true;
+    [JsonPropertyName("unk_token")] public string Unk { get; set; } = WordPieceVocabulary.Unk;
+    [JsonPropertyName("sep_token")] public string Sep { get; set; } = WordPieceVocabulary.Sep;
+    [JsonPropertyName("pad_token")] public string Pad { get; set; } = WordPieceVocabulary.Pad;
+    [JsonPropertyName("cls_token")] public string Cls { get; set; } = WordPieceVocabulary.Cls;
+    [JsonPropertyName("mask_token")] public string Mask { get; set; } = WordPieceVocabulary.Mask;
 
     public static WordPieceSettings From(WordPieceTrainerOptions options) =>
         new() { LowerCase = options.LowerCase, StripAccents = options.StripAccents, SplitCjk = options.SplitCjk };

@@ -129,7 +129,7 @@ public sealed class HuggingFaceTests : IDisposable
         Assert.StartsWith("Hello world", sample.Stdout);
         var back = CliRunner.Run(dir, "convert", "--to-hf", "ckpt", "--out", "hf");
         Assert.True(back.ExitCode == 0, back.Stderr);
-        Assert.True(HuggingFaceGpt2.IsHuggingFaceFolder(Path.Combine(dir, "hf")));
+        Assert.True(HuggingFaceConfig.IsHuggingFaceFolder(Path.Combine(dir, "hf")));
 
         string badFolder = Rewrite("bad", n => n == "transformer.wte.weight" ? null : n);
         string before = CliRunner.Fingerprint(dir);

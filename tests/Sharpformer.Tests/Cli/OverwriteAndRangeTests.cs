@@ -38,7 +38,7 @@ public sealed class OverwriteAndRangeTests : TinyCheckpoint
         var ok = CliRunner.Run(root, "convert", "--to-hf", "ck", "--out", "dest", "--overwrite");
         Assert.True(ok.ExitCode == 0, ok.Stderr);
         Assert.Equal("my notes", File.ReadAllText(In("dest/notes.txt")));
-        Assert.True(HuggingFaceGpt2.IsHuggingFaceFolder(In("dest")));
+        Assert.True(HuggingFaceConfig.IsHuggingFaceFolder(In("dest")));
         Assert.Equal(["config.json", "model.safetensors", "notes.txt"], Directory.GetFileSystemEntries(In("dest")).Select(Path.GetFileName).Order());
 
         // Importing back: a fresh folder works; a folder with other files needs --overwrite and keeps them.

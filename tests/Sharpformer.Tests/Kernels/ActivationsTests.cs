@@ -5,7 +5,7 @@ using static Sharpformer.Tests.Kernels.KernelCases;
 namespace Sharpformer.Tests.Kernels;
 
 /// <summary>
-/// GELU (tanh and erf forms) and ReLU against double references and their derivatives on awkward lengths,
+/// GELU (tanh and erf forms), ReLU and tanh against double references and their derivatives on awkward lengths,
 /// both SIMD paths, 1 and 2 threads (results are bit-identical across all four), finite differences of the
 /// kernels themselves, and the float exp they are built on.
 /// </summary>
@@ -58,13 +58,15 @@ public class ActivationsTests
     /// Name, kernels, reference and derivative, and the allowed error |got − want| ≤ rel·|want| + abs·|x|.
     /// tanh form: exp is good to 2 ulp but its argument −2u carries ~2 ulp of |u|, so the relative error grows
     /// to ~|u|·2.4e-7 in the far negative tail (|u| ≤ 25 here): 8e-6 relative. erf form: A&amp;S 7.1.26's
-    /// |error| ≤ 1.5e-7 in erf gives ≤ 7.5e-8·|x| absolute.
+    /// |error| ≤ 1.5e-7 in erf gives ≤ 7.5e-8·|x| absolute. tanh: Cephes' polynomial (~1e-7) and exp's 2 ulp,
+    /// a few roundings more: 5e-7 relative, derivative included (sech² computed from e^(−2|x|) in the tails).
     /// </summary>
     static readonly (string name, Fwd fwd, Bwd bwd, Func<double, double> f, Func<double, double> df, double rel, double abs)[] Kinds =
     [
         ("gelu-tanh", Activations.GeluForward, Activations.GeluBackward, GeluTanh, GeluTanhGrad, 8e-6, 1e-7),
         ("gelu-erf", Activations.GeluErfForward, Activations.GeluErfBackward, GeluErf, GeluErfGrad, 1e-6, 2e-7),
         ("relu", Activations.ReluForward, Activations.ReluBackward, x => Math.Max(x, 0), x => x > 0 ? 1 : 0, 0, 0),
+        ("tanh", Activations.TanhForward, Activations.TanhBackward, Math.Tanh, x => 1 / (Math.Cosh(x) * Math.Cosh(x)), 5e-7, 0),
     ];
 
     static float[] Inputs(int n, int seed)

@@ -225,3 +225,46 @@ public class BertTests
         Assert.Throws<InvalidOperationException>(() => mlm.ClassLogits([2, 3], [], [2], 1, 2));
     }
 }
+
+/// <summary>The masked-LM head's buffers across batches whose masked counts differ (the tensor pool is process-wide, hence the collection).</summary>
+[Collection("Pool")]
+public class BertPoolTests
+{
+    [Fact]
+    public void BatchesWithDifferentMaskCountsTakeNoNewBuffersAndFlopsCountOnlyTheHeadRowsComputed()
+    {
+        var config = new BertConfig { VocabSize = 40, HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, IntermediateSize = 24, MaxPositionEmbeddings = 10 };
+        var model = new Bert(config, seed: 3);
+        var rule = new MaskingRule(4, 40, new HashSet<int> { 0, 1, 2, 3, 4 });
+        int[][] sequences = [.. Enumerable.Range(0, 20).Select(i => new[] { 2 }.Concat(Enumerable.Range(0, 7).Select(j => 5 + (i * 7 + j) % 35)).Append(3).ToArray())];
+        var source = new MaskedLmSequences(sequences, 6, 10, rule);
+        var rng = new Rng(5);
+        var counts = new HashSet<int>();
+        void Step()
+        {
+            var batch = (MaskedLmBatch)source.Next(ref rng);
+            counts.Add(batch.MaskedPositions().Length);
+            model.ZeroGrad();
+            using var g = Graph.Record();
+            model.Loss(batch).Backward();
+        }
+        Step();
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        long buffers = TensorPool.Allocations;
+        for (int i = 0; i < 12; i++) Step();
+        Assert.True(counts.Count > 2, $"masked counts {string.Join(", ", counts)}");
+        Assert.Equal(buffers, TensorPool.Allocations);
+
+        // One more masked row changes nothing until the rows computed (a multiple of 64) change.
+        var one = new MaskedLmBatch(1, 8);
+        one.Lengths[0] = 8;
+        one.Targets.AsSpan().Fill(-1);
+        one.Targets[1] = 5;
+        long flops = model.FlopsPerExample(one);
+        one.Targets[2] = 6;
+        Assert.Equal(flops, model.FlopsPerExample(one));
+        long blocks = 6L * config.BlockParameters * 8, attention = 12L * 16 * 8 * 8, head = 6L * (16 * 16 + 16 * 40) * 64;
+        Assert.Equal(blocks + attention + head, flops);
+    }
+}
