@@ -18,6 +18,7 @@ public sealed class ClassifyCliTests : IClassFixture<ClassifyCliTests.Run>
         public CliRunner.Result PrepareMlm { get; }
         public CliRunner.Result Pretrain { get; }
         public CliRunner.Result FineTune { get; }
+        public CliRunner.Result Other { get; }
 
         public Run()
         {
@@ -48,6 +49,7 @@ public sealed class ClassifyCliTests : IClassFixture<ClassifyCliTests.Run>
             // Domain pretraining on the folder's own training texts with its vocabulary, then fine-tuning that encoder.
             PrepareMlm = CliRunner.Run(Root, "prepare", "mlm", "--input", "data", "--vocab", "data/vocab.txt", "--out", "mlmdata", "--block-size", "16");
             Pretrain = CliRunner.Run(Root, "train", "--task", "mlm", "--config", "tiny.json", "--data", "mlmdata", "--out-dir", "mlm", "--max-iters", "2", "--eval-interval", "2");
+            Other = CliRunner.Run(Root, "prepare", "classify", "--input", "reviews.csv", "--out", "other", "--vocab-size", "50", "--block-size", "16");
             FineTune = CliRunner.Run(Root, "train", "--init-from", "mlm", "--task", "classify", "--config", "tiny.json", "--data", "data", "--out-dir", "ft", "--max-iters", "4", "--eval-interval", "4");
         }
 
@@ -136,6 +138,13 @@ public sealed class ClassifyCliTests : IClassFixture<ClassifyCliTests.Run>
         var eval = CliRunner.Run(run.Root, "eval", "--checkpoint", "ft", "--data", "data");
         Assert.True(eval.ExitCode == 0, eval.Stderr);
         Assert.Contains("val accuracy", eval.Stdout);
+
+        // --tokenizer-from takes the checkpoint's vocabulary as it is.
+        var again = CliRunner.Run(run.Root, "prepare", "classify", "--input", "reviews.csv", "--out", "from-mlm", "--tokenizer-from", "mlm", "--block-size", "16");
+        Assert.True(again.ExitCode == 0, again.Stderr);
+        Assert.Matches(@"WordPiece vocabulary \d+ given", again.Stdout);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(run.Root, "mlm", "checkpoint", "vocab.txt")), File.ReadAllBytes(Path.Combine(run.Root, "from-mlm", "vocab.txt")));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(run.Root, "data", "train.jsonl")), File.ReadAllBytes(Path.Combine(run.Root, "from-mlm", "train.jsonl")));
     }
 
     public static TheoryData<string, string[]> BadInputs => new()
@@ -150,6 +159,9 @@ public sealed class ClassifyCliTests : IClassFixture<ClassifyCliTests.Run>
         { "`predict` on images needs a ViT checkpoint, but 'out' holds a bert model", ["predict", "--checkpoint", "out", "--image", "tiny.json"] },
         { "Classification data (data) trains BERT classifiers; the run describes a gpt model", ["train", "--data", "data", "--out-dir", "new", "--max-iters", "1"] },
         { "--task mlm, but the data in 'data' is classify data", ["train", "--task", "mlm", "--data", "data", "--out-dir", "new"] },
+        { "The data in 'other' was tokenized with another vocabulary than 'mlm's; prepare it with `prepare classify --tokenizer-from mlm`",
+            ["train", "--init-from", "mlm", "--task", "classify", "--data", "other", "--out-dir", "new"] },
+        { "--vocab-size learns a vocabulary; --vocab and --tokenizer-from take one", ["prepare", "classify", "--input", "reviews.csv", "--vocab-size", "50", "--tokenizer-from", "mlm", "--out", "new"] },
     };
 
     [Theory]
@@ -157,6 +169,7 @@ public sealed class ClassifyCliTests : IClassFixture<ClassifyCliTests.Run>
     public void BadInputEndsWithOneClearLineAndWritesNothing(string expected, string[] args)
     {
         Assert.Equal(0, run.Pretrain.ExitCode);
+        Assert.Equal(0, run.Other.ExitCode);
         string before = CliRunner.Fingerprint(run.Root);
         CliRunner.AssertOneLineError(CliRunner.Run(run.Root, args), expected);
         Assert.Equal(before, CliRunner.Fingerprint(run.Root));
