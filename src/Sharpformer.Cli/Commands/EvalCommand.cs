@@ -12,20 +12,22 @@ static class EvalCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Option<string>("--checkpoint") { Description = "Checkpoint folder, out-dir holding one, or Hugging Face GPT-2 folder", Required = true };
+        var checkpoint = new Option<string?>("--checkpoint") { Description = "Checkpoint folder, out-dir holding one, or Hugging Face GPT-2 folder (required unless --baseline)" };
         var data = new Option<string>("--data") { Description = "Prepared data folder", Required = true };
-        var split = new Option<string>("--split") { Description = "val or train; test for image or translation data prepared with a test set", DefaultValueFactory = _ => "val" };
+        var split = new Option<string>("--split") { Description = "val or train; test for classification data, or image or translation data prepared with a test set", DefaultValueFactory = _ => "val" };
         split.AcceptOnlyFromAmong("val", "train", "test");
         var iters = new Option<int>("--eval-iters") { Description = "Batches to average (1 to 1,048,576)", DefaultValueFactory = _ => 200 };
         var batch = new Option<int>("--batch-size") { Description = "Sequences per batch (1 to 1,048,576)", DefaultValueFactory = _ => 12 };
         var block = new Option<int?>("--block-size") { Description = "Context length (1 to the model's, which is the default)" };
         var seed = new Option<int>("--seed") { Description = "Random seed for the batches (any 32-bit integer)", DefaultValueFactory = _ => 1337 };
         var threads = new Option<int>("--threads") { Description = $"Kernel threads (0 to {RunSettings.MaxThreads:N0}; default 0: processor count)" };
-        var confusion = new Option<string?>("--confusion") { Description = "Image data: confusion-matrix PNG to write (default: confusion_SPLIT.png beside the checkpoint)" };
+        var confusion = new Option<string?>("--confusion") { Description = "Image or classification data: confusion-matrix PNG to write (default: confusion_SPLIT.png beside the checkpoint)" };
+        var baseline = new Option<string?>("--baseline") { Description = "Classification data: instead of a checkpoint, fit this baseline on the train split and evaluate it: bag-of-words (tf-idf logistic regression)" };
+        baseline.AcceptOnlyFromAmong("bag-of-words");
         var sentences = new Option<int>("--sentences") { Description = "Translation data: sentences of the split to translate for BLEU", DefaultValueFactory = _ => 500 };
         var beam = new Option<int>("--beam") { Description = "Translation data: beam size for the beam BLEU", DefaultValueFactory = _ => 4 };
-        var command = new Command("eval", "Print a checkpoint's loss on a data split (image classifiers: accuracy, per class, a confusion matrix; translation: val loss, greedy and beam BLEU, chrF; masked-LM: loss and masked-token accuracy)")
-            { checkpoint, data, split, iters, batch, block, seed, threads, sentences, beam, confusion };
+        var command = new Command("eval", "Print a checkpoint's loss on a data split (image classifiers: accuracy, per class, a confusion matrix; translation: val loss, greedy and beam BLEU, chrF; masked-LM: loss and masked-token accuracy; text classifiers: accuracy, macro-F1, per class, a confusion matrix)")
+            { checkpoint, data, split, iters, batch, block, seed, threads, sentences, beam, confusion, baseline };
         command.SetAction(r => Cli.Run(() =>
         {
             Settings.InRange(r.GetValue(threads), 0, RunSettings.MaxThreads, "threads");
@@ -33,6 +35,18 @@ static class EvalCommand
             Settings.InRange(r.GetValue(iters), 1, 1 << 20, "eval-iters");
             if (r.GetValue(block) is { } b) Settings.InRange(b, 1, Settings.MaxContext, "block-size");
             if (r.GetValue(threads) is > 0 and var t) Parallelism.ThreadCount = t;
+            if (r.GetValue(baseline) is not null)
+            {
+                if (r.GetValue(checkpoint) is not null) throw new ArgumentException("--baseline fits its own model; leave out --checkpoint.");
+                TextEvaluation.Baseline(r.GetValue(data)!, r.GetValue(split)!, r.GetValue(confusion));
+                return Cli.Ok;
+            }
+            if (r.GetValue(checkpoint) is null) throw new ArgumentException("eval needs --checkpoint (or, on classification data, --baseline bag-of-words).");
+            if (TextClassificationFolder.IsClassificationFolder(r.GetValue(data)!))
+            {
+                TextEvaluation.Run(r.GetValue(checkpoint)!, r.GetValue(data)!, r.GetValue(split)!, r.GetValue(confusion), r.GetValue(batch));
+                return Cli.Ok;
+            }
             if (Tasks.MlmData.IsMlmFolder(r.GetValue(data)!))
                 return EvalMaskedLm(r.GetValue(checkpoint)!, r.GetValue(data)!, r.GetValue(split)!, r.GetValue(iters), r.GetValue(batch), r.GetValue(seed));
             if (TranslationData.IsTranslationFolder(r.GetValue(data)!))

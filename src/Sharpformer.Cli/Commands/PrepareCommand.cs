@@ -11,15 +11,15 @@ static class PrepareCommand
 {
     public static Command Create()
     {
-        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), text (any file, with --input), translation (sentence pairs: --gettext LANG, --source F --target F, or --tsv F), mlm (BERT masked-LM data with a learned WordPiece vocabulary); fashion-mnist, mnist (IDX files), images (class sub-folders of PNG/JPEG, with --input and --size)" };
-        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text", "translation", "mlm", ImagePreparation.FashionMnist, ImagePreparation.Mnist, ImagePreparation.Images);
+        var dataset = new Argument<string>("dataset") { Description = "shakespeare-char (characters), shakespeare (GPT-2 BPE), text (any file, with --input), translation (sentence pairs: --gettext LANG, --source F --target F, or --tsv F), mlm (BERT masked-LM data with a learned WordPiece vocabulary), classify (labelled texts from a CSV/TSV/JSONL file, or --from spam-assassin); fashion-mnist, mnist (IDX files), images (class sub-folders of PNG/JPEG, with --input and --size)" };
+        dataset.AcceptOnlyFromAmong("shakespeare-char", "shakespeare", "text", "translation", "mlm", ClassifyPreparation.Kind, ImagePreparation.FashionMnist, ImagePreparation.Mnist, ImagePreparation.Images);
         var gettext = new Option<string?>("--gettext") { Description = "translation: English → LANG pairs from /usr/share/locale/LANG/LC_MESSAGES/*.mo" };
         var sourceFile = new Option<string?>("--source") { Description = "translation: source sentences, one per line (with --target)" };
         var targetFile = new Option<string?>("--target") { Description = "translation: their translations, line-aligned with --source" };
         var tsv = new Option<string?>("--tsv") { Description = "translation: 'source<TAB>target' lines" };
-        var vocabSize = new Option<int>("--vocab-size") { Description = "translation: shared BPE vocabulary size; mlm: WordPiece vocabulary to learn", DefaultValueFactory = _ => Tasks.TranslationData.DefaultVocabSize };
+        var vocabSize = new Option<int>("--vocab-size") { Description = $"translation: shared BPE vocabulary size; mlm, classify: WordPiece vocabulary to learn (classify: {ClassifyPreparation.DefaultVocabSize:N0} unless given)", DefaultValueFactory = _ => Tasks.TranslationData.DefaultVocabSize };
         var maxLength = new Option<int>("--max-length") { Description = "translation: longest sentence in tokens (the model's positions); longer pairs are skipped and counted", DefaultValueFactory = _ => Tasks.TranslationData.DefaultMaxLength };
-        var blockSize = new Option<int>("--block-size") { Description = "mlm: longest packed sequence, [CLS] and [SEP] included", DefaultValueFactory = _ => 128 };
+        var blockSize = new Option<int>("--block-size") { Description = "mlm: longest packed sequence; classify: longest example, longer texts are cut (counted and reported); [CLS] and [SEP] included", DefaultValueFactory = _ => 128 };
         var input = new Option<string?>("--input") { Description = "Text file, folder of IDX files, or image folder to prepare (default: the shipped Tiny Shakespeare; Debian's Fashion-MNIST)" };
         var download = new Option<bool>("--download") { Description = "Download Tiny Shakespeare from char-rnn instead of using the shipped copy" };
         var output = new Option<string?>("--out") { Description = "Output folder (default: data/shakespeare_char, data/shakespeare or data/text)" };
@@ -27,17 +27,35 @@ static class PrepareCommand
         tokenizer.AcceptOnlyFromAmong("char", "gpt2");
         var overwrite = new Option<bool>("--overwrite") { Description = "Write into a folder that is not empty, replacing only train.bin, val.bin and meta.json (never the input)" };
         var images = new ImagePreparation.Options();
+        var classify = new ClassifyPreparation.Options();
+        var vocabulary = new ClassifyPreparation.VocabularyOptions();
         var command = new Command("prepare", "Tokenize a text into train.bin / val.bin / meta.json (90% / 10% split), or prepare sentence pairs or labelled images") { dataset, input, output, tokenizer, download, overwrite, gettext, sourceFile, targetFile, tsv, vocabSize, maxLength, blockSize };
         images.AddTo(command);
+        classify.AddTo(command);
+        vocabulary.AddTo(command);
         command.SetAction(r => Cli.Run(() =>
         {
             string kind = r.GetValue(dataset)!;
+            if (kind != ClassifyPreparation.Kind) classify.EnsureUnused(r, kind);
+            if (kind is not (ClassifyPreparation.Kind or "mlm") && vocabulary.Given(r)) throw new ArgumentException($"--vocab and --tokenizer-from are for `prepare classify` and `prepare mlm`, not `prepare {kind}`.");
+            bool vocabSizeGiven = r.GetResult(vocabSize) is { Implicit: false };
+            if (vocabSizeGiven && vocabulary.Given(r)) throw new ArgumentException("--vocab-size learns a vocabulary; --vocab and --tokenizer-from take one. Give one or the other.");
+            if (kind is ClassifyPreparation.Kind or "mlm" && (r.GetValue(download) || r.GetValue(tokenizer) is not null))
+                throw new ArgumentException($"prepare {kind} learns a WordPiece vocabulary (or takes one with --vocab or --tokenizer-from); --download and --tokenizer do not apply.");
+            if (kind == ClassifyPreparation.Kind)
+            {
+                string from = classify.From(r)!;
+                string classifyOut = r.GetValue(output) ?? ClassifyPreparation.DefaultFolder(from);
+                ClassifyPreparation.Run(r.GetValue(input), from, classify.Read(r), vocabulary.Read(r), vocabSizeGiven ? r.GetValue(vocabSize) : ClassifyPreparation.DefaultVocabSize,
+                    r.GetValue(blockSize), classifyOut, r.GetValue(overwrite));
+                return Cli.Ok;
+            }
             if (kind == "mlm")
             {
-                if (r.GetValue(download) || r.GetValue(tokenizer) is not null) throw new ArgumentException("prepare mlm learns its own WordPiece vocabulary from --input (default: Tiny Shakespeare); --download and --tokenizer do not apply.");
                 string mlmOut = r.GetValue(output) ?? "data/shakespeare_mlm";
                 Guard(mlmOut, r.GetValue(overwrite), r.GetValue(input));
-                OutputFolder.Write(mlmOut, folder => Tasks.MlmData.Prepare(r.GetValue(input), folder, r.GetValue(vocabSize), r.GetValue(blockSize)));
+                var given = vocabulary.Read(r);
+                OutputFolder.Write(mlmOut, folder => Tasks.MlmData.Prepare(r.GetValue(input), folder, r.GetValue(vocabSize), r.GetValue(blockSize), given));
                 return Cli.Ok;
             }
             if (kind == "translation")

@@ -23,16 +23,36 @@ static class TrainCommand
         settings.AddTo(command);
         var sampleAfter = new Option<int>("--sample-tokens") { Description = $"Characters/tokens to sample when training ends (0: none; at most {SamplingOptions.MaxNewTokensLimit:N0})", DefaultValueFactory = _ => 300 };
         command.Options.Add(sampleAfter);
+        var task = new Option<string?>("--task") { Description = "lm, mlm, classify, translate or images: the task the data must hold; without --preset or --config, that task's preset (" +
+            string.Join(", ", TaskPresets.Select(p => $"{p.Key}: {p.Value}")) + ")" };
+        task.AcceptOnlyFromAmong("lm", "mlm", "classify", "translate", "images");
+        command.Options.Add(task);
         command.SetAction(r => Cli.Run(() =>
         {
             Settings.InRange(r.GetValue(sampleAfter), 0, SamplingOptions.MaxNewTokensLimit, "sample-tokens");
-            return Run(settings.Resolve(r), r.GetValue(sampleAfter));
+            string? taskName = r.GetValue(task);
+            return Run(settings.Resolve(r, taskName is not null && TaskPresets.TryGetValue(taskName, out var preset) ? Presets.Get(preset) : null), r.GetValue(sampleAfter), taskName);
         }));
         return command;
     }
 
+    /// <summary>The preset a task trains with when the command line names no preset or config file.</summary>
+    static readonly Dictionary<string, string> TaskPresets = new()
+    {
+        ["mlm"] = "bert-shakespeare-mlm", ["classify"] = "bert-classify", ["translate"] = "translate-de", ["images"] = "vit-fashion-quick",
+    };
+
+    static string TaskOf(TrainingData data) => data switch
+    {
+        ClassificationData => "classify",
+        MlmData => "mlm",
+        TranslationData => "translate",
+        ImageData => "images",
+        _ => "lm",
+    };
+
     /// <summary>Trains as resolved (also `icl`'s training step); sampleTokens 0 shows nothing when training ends.</summary>
-    internal static int Run(ResolvedRun resolved, int sampleTokens)
+    internal static int Run(ResolvedRun resolved, int sampleTokens, string? task = null)
     {
         var config = resolved.Run;
         bool resume = config.InitFrom == "resume";
@@ -60,6 +80,9 @@ static class TrainCommand
 
         Parallelism.ThreadCount = config.EffectiveThreads;
         using var data = TrainingData.Open(config.Data);
+        if (task is not null && TaskOf(data) != task)
+            throw new ArgumentException($"--task {task}, but the data in '{config.Data}' is {TaskOf(data)} data.");
+        if (model is not null && !resume) model = data.FromPretrained(model, config.InitFrom, overridden);
         model ??= data.Adapt(resolved.Model).Create(config.Seed); // the model validates its config as it is built
         data.EnsureFits(model, modelTokenizers, config, resume ? $"The checkpoint in '{checkpointDir}'" : config.InitFrom == "scratch" ? "The new model" : $"The model at '{config.InitFrom}'");
 
@@ -134,6 +157,7 @@ static class TrainCommand
     static string Describe(Model model) => model.Config switch
     {
         GptConfig m => $"{m.NLayer} layers, {m.NHead} heads, {m.NEmbd} embd, block {m.BlockSize}, vocab {m.VocabSize}",
+        BertConfig b => $"BERT {(b.IsClassifier ? $"classifier over {b.NumLabels} labels" : "masked LM")}: {b.NumHiddenLayers} layers, {b.NumAttentionHeads} heads, {b.HiddenSize} wide, vocab {b.VocabSize}",
         var other => other.Kind,
     };
 

@@ -48,6 +48,13 @@ sealed class MlmData : TrainingData
     static JsonNode ReadMeta(string folder) =>
         JsonNode.Parse(File.ReadAllText(Path.Combine(folder, "meta.json"))) ?? throw new InvalidDataException($"{folder}/meta.json is empty.");
 
+    /// <summary>The training texts (and text pairs) of a prepared classification folder, one per line.</summary>
+    static string TrainingTexts(string folder)
+    {
+        var meta = TextClassificationFolder.ReadMeta(folder);
+        return string.Join('\n', TextClassificationFolder.ReadSplit(folder, meta, "train").Select(e => e.Pair is null ? e.Text : e.Text + "\n" + e.Pair));
+    }
+
     static List<int[]> ReadSequences(string folder, string split)
     {
         var ids = MemoryMarshal.Cast<byte, ushort>(File.ReadAllBytes(Path.Combine(folder, split + ".bin")));
@@ -67,25 +74,36 @@ sealed class MlmData : TrainingData
     }
 
     /// <summary>
-    /// Learns a WordPiece vocabulary of <paramref name="vocabSize"/> from the text and packs its lines into
-    /// [CLS] … [SEP] sequences of at most <paramref name="blockSize"/> ids (a line longer than that is cut, counted and
-    /// reported); the last 10% of the sequences are the validation split.
+    /// Packs the lines of a text into [CLS] … [SEP] sequences of at most <paramref name="blockSize"/> ids, with a
+    /// WordPiece vocabulary learned from the text (<paramref name="vocabSize"/>) or the one given (a pretrained
+    /// model's, or a classification folder's, so the two share ids). A line longer than a sequence continues in the
+    /// next ones (counted and reported). <paramref name="input"/> is a text file, a prepared classification folder
+    /// (its training texts only: never its val or test texts), or null for Tiny Shakespeare. The last 10% of the
+    /// sequences are the validation split.
     /// </summary>
-    public static void Prepare(string? input, string outDir, int vocabSize, int blockSize)
+    public static void Prepare(string? input, string outDir, int vocabSize, int blockSize, WordPieceTokenizer? vocabulary = null)
     {
-        Settings.InRange(vocabSize, WordPieceVocabulary.SpecialTokens.Length + 1, ushort.MaxValue + 1, "vocab-size");
         Settings.InRange(blockSize, 8, ushort.MaxValue, "block-size");
-        string text = input is null ? PrepareCommand.ShippedTinyShakespeare() : TextFile.Read(input);
-        var options = new WordPieceTrainerOptions { VocabSize = vocabSize };
+        string text = input is null ? PrepareCommand.ShippedTinyShakespeare()
+            : TextClassificationFolder.IsClassificationFolder(input) ? TrainingTexts(input)
+            : TextFile.Read(input);
         string staging = outDir; // a fresh folder: the caller writes through OutputFolder, which never removes other files
-        Directory.CreateDirectory(staging);
-        WordPieceTrainer.TrainToFile(text, Path.Combine(staging, WordPieceTokenizer.VocabFileName), options);
-        new WordPieceTokenizer(Path.Combine(staging, WordPieceTokenizer.VocabFileName), WordPieceSettings.From(options)).Save(staging);
-        var tokenizer = WordPieceTokenizer.Load(staging);
+        WordPieceTokenizer tokenizer;
+        if (vocabulary is null)
+        {
+            Settings.InRange(vocabSize, WordPieceVocabulary.SpecialTokens.Length + 1, ushort.MaxValue + 1, "vocab-size");
+            tokenizer = WordPieceTokenizer.Learn(text, new WordPieceTrainerOptions { VocabSize = vocabSize }, staging);
+        }
+        else
+        {
+            tokenizer = vocabulary;
+            tokenizer.Save(staging);
+        }
 
         var sequences = new List<int[]>();
         var current = new List<int>();
-        long truncated = 0, cutLines = 0;
+        long splitLines = 0;
+        int room = blockSize - 2;
         void Flush()
         {
             if (current.Count == 0) return;
@@ -96,14 +114,13 @@ sealed class MlmData : TrainingData
         {
             var pieces = tokenizer.Encode(line);
             if (pieces.Length == 0) continue;
-            if (current.Count + pieces.Length > blockSize - 2) Flush();
-            if (pieces.Length > blockSize - 2)
+            if (current.Count + pieces.Length > room) Flush();
+            if (pieces.Length > room) splitLines++;
+            for (int at = 0; at < pieces.Length; at += room)
             {
-                truncated += pieces.Length - (blockSize - 2);
-                cutLines++;
-                pieces = pieces[..(blockSize - 2)];
+                if (at > 0) Flush();
+                current.AddRange(pieces.AsSpan(at, Math.Min(room, pieces.Length - at)));
             }
-            current.AddRange(pieces);
         }
         Flush();
         if (sequences.Count < 2) throw new ArgumentException($"The text makes {sequences.Count} sequence(s); masked-LM data needs at least 2 (one for validation).");
@@ -115,12 +132,12 @@ sealed class MlmData : TrainingData
         var meta = new JsonObject
         {
             ["task"] = Task, ["tokenizer"] = WordPieceTokenizer.Kind, ["vocab_size"] = tokenizer.VocabSize, ["block_size"] = blockSize,
-            ["train_sequences"] = train.Count, ["val_sequences"] = val.Count, ["truncated_tokens"] = truncated,
+            ["train_sequences"] = train.Count, ["val_sequences"] = val.Count, ["split_lines"] = splitLines,
         };
         File.WriteAllText(Path.Combine(staging, "meta.json"), meta.ToJsonString(new() { WriteIndented = true }));
         long tokens = sequences.Sum(s => (long)s.Length);
         Console.WriteLine($"{outDir}: {text.Length:N0} characters, WordPiece vocabulary {tokenizer.VocabSize:N0}, {train.Count:N0} train / {val.Count:N0} val sequences of up to {blockSize} tokens ({tokens:N0} tokens)");
-        if (truncated > 0) Console.WriteLine($"truncated: {cutLines:N0} lines longer than {blockSize - 2} pieces lost {truncated:N0} pieces");
+        if (splitLines > 0) Console.WriteLine($"{splitLines:N0} lines longer than {room} pieces continue over several sequences");
     }
 
     static void Write(string folder, string split, List<int[]> sequences)

@@ -29,6 +29,7 @@ abstract class TrainingData : IDisposable
             Commands.ImagePreparation.Run(Commands.ImagePreparation.FashionMnist, null, folder, new(28, 1, 0.1, Flip: true));
         }
         if (ImageDataFolder.IsImageFolder(folder)) return new ImageData(folder);
+        if (TextClassificationFolder.IsClassificationFolder(folder)) return new ClassificationData(folder);
         if (TranslationData.IsTranslationFolder(folder) || IsDefaultTranslationFolder(folder)) return new TranslationData(folder);
         return MlmData.IsMlmFolder(folder) ? new MlmData(folder) : new LanguageModelData(folder);
     }
@@ -45,6 +46,12 @@ abstract class TrainingData : IDisposable
 
     /// <summary>A new model's config with the data's sizes filled in (vocabulary, number of labels).</summary>
     public abstract ModelConfig Adapt(ModelConfig model);
+
+    /// <summary>
+    /// The model a run starts from when <c>--init-from</c> names a pretrained one: itself, or for a task that puts its
+    /// own head on a pretrained body (a classifier on a masked-LM BERT) a new model built from it. Lines for the log go to <paramref name="log"/>.
+    /// </summary>
+    public virtual Model FromPretrained(Model loaded, string source, List<string> log) => loaded;
 
     /// <summary>Throws an <see cref="ArgumentException"/> unless the model (of the right kind) fits the data and run settings.</summary>
     public abstract void EnsureFits(Model model, IReadOnlyDictionary<string, TokenizerSpec>? modelTokenizers, RunSettings run, string modelSource);

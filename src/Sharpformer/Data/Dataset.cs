@@ -22,6 +22,26 @@ public sealed class Dataset : IDisposable
     }
 
     /// <summary>Opens a prepared folder, saying clearly what is missing.</summary>
+    /// <summary>
+    /// The "task" a prepared folder's meta.json names (images, classify, mlm, translation), or null when it names none
+    /// (nanoGPT's token folders) or the folder has no readable meta.json.
+    /// </summary>
+    public static string? TaskOf(string folder)
+    {
+        string path = Path.Combine(folder, MetaFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("task", out var task) && task.ValueKind == JsonValueKind.String
+                ? task.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
     public static Dataset Open(string folder)
     {
         if (!Directory.Exists(folder))

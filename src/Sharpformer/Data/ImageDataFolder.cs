@@ -43,21 +43,7 @@ public static class ImageDataFolder
     public const string MetaFile = "meta.json";
 
     /// <summary>True when <paramref name="folder"/>'s meta.json names the images task.</summary>
-    public static bool IsImageFolder(string folder)
-    {
-        string path = Path.Combine(folder, MetaFile);
-        if (!File.Exists(path)) return false;
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path));
-            return doc.RootElement.ValueKind == JsonValueKind.Object
-                && doc.RootElement.TryGetProperty("task", out var task) && task.ValueKind == JsonValueKind.String && task.GetString() == ImageDataMeta.Task;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
+    public static bool IsImageFolder(string folder) => Dataset.TaskOf(folder) == ImageDataMeta.Task;
 
     /// <summary>
     /// Splits <paramref name="train"/> into training and validation (<paramref name="valFraction"/> of it, at least one

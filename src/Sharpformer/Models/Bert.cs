@@ -52,6 +52,13 @@ public sealed record BertConfig : ModelConfig
     /// <summary>The class names: <see cref="Id2Label"/> where given, else "LABEL_i" as Hugging Face.</summary>
     public string LabelName(int label) => Id2Label is not null && Id2Label.TryGetValue(label.ToString(System.Globalization.CultureInfo.InvariantCulture), out var name) ? name : $"LABEL_{label}";
 
+    /// <summary>A classifier over these label names (class i is names[i]), as Hugging Face's num_labels and id2label.</summary>
+    public BertConfig WithLabels(IReadOnlyList<string> names) => this with
+    {
+        NumLabels = names.Count,
+        Id2Label = names.Select((n, i) => (n, i)).ToDictionary(p => p.i.ToString(System.Globalization.CultureInfo.InvariantCulture), p => p.n),
+    };
+
     public override Model Create(int seed = 1337) => new Bert(this, seed);
 
     /// <summary>The weights of one encoder block.</summary>
@@ -253,6 +260,38 @@ public sealed class Bert : Model
             default:
                 throw WrongBatch(batch, Config.IsClassifier ? "labelled sequences (LabeledSequenceBatch)" : "masked-LM sequences (MaskedLmBatch)");
         }
+    }
+
+    /// <summary>
+    /// A sequence classifier over <paramref name="labels"/> that starts from this model: every parameter the two share
+    /// by name and shape (the embeddings, the encoder, and the pooler when this model has one) is copied, and the rest
+    /// (the classifier, and the pooler of a masked-LM model) is initialised afresh from the seed, as Hugging Face's
+    /// BertForSequenceClassification.from_pretrained does with a masked-LM checkpoint. Also returns the fresh names.
+    /// </summary>
+    public (Bert Model, IReadOnlyList<string> Fresh) ToClassifier(IReadOnlyList<string> labels, int seed = 1337)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        var classifier = new Bert(Config.WithLabels(labels), seed);
+        var fresh = new List<string>();
+        foreach (var p in classifier.Parameters)
+        {
+            var source = FindParameter(p.Name);
+            if (source is not null && source.Shape.AsSpan().SequenceEqual(p.Shape)) source.Value.Span.CopyTo(p.Value.Span);
+            else fresh.Add(p.Name);
+        }
+        return (classifier, fresh);
+    }
+
+    /// <summary>Class probabilities [batch, labels] (softmax of <see cref="ClassLogits"/>) in evaluation mode.</summary>
+    public float[] ClassProbabilities(ReadOnlySpan<int> ids, ReadOnlySpan<int> segments, ReadOnlySpan<int> lengths, int batch, int time)
+    {
+        Eval();
+        using var logits = ClassLogits(ids, segments, lengths, batch, time);
+        var probabilities = new float[logits.Span.Length];
+        int labels = Config.NumLabels;
+        for (int b = 0; b < batch; b++)
+            Kernels.Softmax.Apply(logits.Span.Slice(b * labels, labels), probabilities.AsSpan(b * labels, labels));
+        return probabilities;
     }
 
     /// <summary>

@@ -54,7 +54,16 @@ public sealed class WordPieceTokenizer : ITokenizer
     }
 
     /// <summary>Loads vocab.txt and, when present, tokenizer_config.json (absent: uncased BERT) from a folder.</summary>
-    public static WordPieceTokenizer Load(string folder)
+    public static WordPieceTokenizer Load(string folder) => Load(folder, Path.Combine(folder, VocabFileName));
+
+    /// <summary>
+    /// A vocabulary file (any name) with the tokenizer_config.json beside it when there is one, or a folder holding
+    /// vocab.txt: how a user points at a checkpoint's or a Hugging Face model's vocabulary.
+    /// </summary>
+    public static WordPieceTokenizer LoadVocabulary(string path) =>
+        Directory.Exists(path) ? Load(path) : Load(Path.GetDirectoryName(Path.GetFullPath(path))!, path);
+
+    static WordPieceTokenizer Load(string folder, string vocabPath)
     {
         string configPath = Path.Combine(folder, ConfigFileName);
         var settings = new WordPieceSettings();
@@ -63,7 +72,17 @@ public sealed class WordPieceTokenizer : ITokenizer
             try { settings = JsonSerializer.Deserialize(File.ReadAllText(configPath), WordPieceJsonContext.Default.WordPieceSettings) ?? settings; }
             catch (JsonException e) { throw new InvalidDataException($"'{configPath}' is not a valid tokenizer config: {e.Message}"); }
         }
-        return new WordPieceTokenizer(Path.Combine(folder, VocabFileName), settings);
+        return new WordPieceTokenizer(vocabPath, settings);
+    }
+
+    /// <summary>Learns a vocabulary from <paramref name="corpus"/> (<see cref="WordPieceTrainer"/>), writes it with its settings into <paramref name="folder"/>, and loads it.</summary>
+    public static WordPieceTokenizer Learn(string corpus, WordPieceTrainerOptions options, string folder)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Directory.CreateDirectory(folder);
+        WordPieceTrainer.TrainToFile(corpus, Path.Combine(folder, VocabFileName), options);
+        new WordPieceTokenizer(Path.Combine(folder, VocabFileName), WordPieceSettings.From(options)).Save(folder);
+        return Load(folder);
     }
 
     /// <summary>Writes vocab.txt and tokenizer_config.json into <paramref name="folder"/>.</summary>

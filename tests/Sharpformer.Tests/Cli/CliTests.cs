@@ -142,7 +142,7 @@ public sealed class CliTests : IClassFixture<CliTests.TrainedFolder>
     {
         string before = CliRunner.Fingerprint(run.Root);
         var r = CliRunner.Run(run.Root, args);
-        AssertOneLineError(r, expected);
+        CliRunner.AssertOneLineError(r, expected);
         Assert.Equal(before, CliRunner.Fingerprint(run.Root));
     }
 
@@ -179,20 +179,10 @@ public sealed class CliTests : IClassFixture<CliTests.TrainedFolder>
                     break;
             }
             string before = CliRunner.Fingerprint(root);
-            AssertOneLineError(CliRunner.Run(root, "sample", "--checkpoint", "checkpoint", "--max-new-tokens", "5"), expected);
-            AssertOneLineError(CliRunner.Run(root, "info", "--checkpoint", "checkpoint"), expected);
+            CliRunner.AssertOneLineError(CliRunner.Run(root, "sample", "--checkpoint", "checkpoint", "--max-new-tokens", "5"), expected);
+            CliRunner.AssertOneLineError(CliRunner.Run(root, "info", "--checkpoint", "checkpoint"), expected);
             Assert.Equal(before, CliRunner.Fingerprint(root));
         }
         finally { Directory.Delete(root, recursive: true); }
-    }
-
-    static void AssertOneLineError(CliRunner.Result r, string expected)
-    {
-        Assert.NotEqual(0, r.ExitCode);
-        var lines = r.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.True(lines.Length == 1, $"expected one line on stderr, got:\n{r.Stderr}");
-        Assert.StartsWith("error: ", lines[0]);
-        Assert.Contains(expected, lines[0]);
-        Assert.DoesNotContain("   at ", r.Stderr + r.Stdout);
     }
 }

@@ -182,6 +182,32 @@ public class BertTests
     }
 
     [Fact]
+    public void AClassifierFromAMaskedLmModelKeepsItsEncoderBitForBitUnderAFreshHead()
+    {
+        var pretrained = new Bert(Tiny(), seed: 5);
+        var (classifier, fresh) = pretrained.ToClassifier(["ham", "spam", "eggs"], seed: 9);
+        Assert.Equal(3, classifier.Config.NumLabels);
+        Assert.Equal(["ham", "spam", "eggs"], Enumerable.Range(0, 3).Select(classifier.Config.LabelName));
+        Assert.Equal(["bert.pooler.dense.weight", "bert.pooler.dense.bias", "classifier.weight", "classifier.bias"], fresh);
+        var newborn = new Bert(Tiny(labels: 3), seed: 9); // what the fresh parameters must hold: the seed's own initialisation
+        foreach (var p in classifier.Parameters)
+        {
+            var expected = fresh.Contains(p.Name) ? newborn.FindParameter(p.Name)! : pretrained.FindParameter(p.Name)!;
+            Assert.True(expected.Value.Span.SequenceEqual(p.Value.Span), p.Name);
+        }
+        Assert.Equal(pretrained.Parameters.Count(p => p.Name.StartsWith("bert.", StringComparison.Ordinal)), classifier.Parameters.Count - 4);
+        Assert.False(classifier.FindParameter("classifier.weight")!.Value.Span.IndexOfAnyExcept(0f) < 0); // N(0, 0.02), not zeros
+
+        // A classifier over other labels keeps its pooler and replaces only the classifier; the same labels keep everything.
+        var (again, replaced) = classifier.ToClassifier(["a", "b"], seed: 2);
+        Assert.Equal(["classifier.weight", "classifier.bias"], replaced);
+        Assert.True(classifier.FindParameter("bert.pooler.dense.weight")!.Value.Span.SequenceEqual(again.FindParameter("bert.pooler.dense.weight")!.Value.Span));
+        Assert.Empty(classifier.ToClassifier(["x", "y", "z"]).Fresh);
+        var probabilities = again.ClassProbabilities([2, 5, 6, 3], [], [4], 1, 4);
+        Assert.Equal(1f, probabilities.Sum(), 5);
+    }
+
+    [Fact]
     public void TrainingLowersTheMaskedLmLossAndTheConfigRoundTripsThroughJson()
     {
         var config = Tiny() with { HiddenDropoutProb = 0, AttentionProbsDropoutProb = 0 };
