@@ -221,24 +221,12 @@ public static unsafe class Attention
 
         int Keys(int b) => noLengths ? s.KeyLength : Math.Min(lengths[b], s.KeyLength);
 
-        [ThreadStatic] static byte[]? keep;
-
-        /// <summary>Applies the mask the last <see cref="DropRow"/> made (the same row's) to another row: x·keep/(1−p).</summary>
-        void KeepRow(float* row, int n)
-        {
-            float scale = 1f / (1f - DropoutP);
-            fixed (byte* k = keep)
-                for (int j = 0; j < n; j++) row[j] = k[j] != 0 ? row[j] * scale : 0f;
-        }
-
-        /// <summary>Inverted dropout on the first n entries of a score row, with the mask of query row (b, h, i).</summary>
-        void DropRow(float* row, int n, int b, int h, int i)
-        {
-            if (keep is null || keep.Length < n) keep = new byte[Math.Max(n, 1024)];
-            ulong rowSeed = Seed ^ (0x9E3779B97F4A7C15UL * (ulong)(((long)b * s.Heads + h) * s.QueryLength + i + 1));
-            var x = new Span<float>(row, n);
-            Dropout.Forward(x, x, keep.AsSpan(0, n), DropoutP, rowSeed);
-        }
+        /// <summary>
+        /// Inverted dropout on the first n entries of a score row, with the mask of query row (b, h, i): forward
+        /// drops P; backward drops dP with the same mask, and then P again for dV (the mask is a function of the row).
+        /// </summary>
+        void DropRow(float* row, int n, int b, int h, int i) =>
+            Dropout.Row(row, n, DropoutP, Seed ^ (0x9E3779B97F4A7C15UL * (ulong)(((long)b * s.Heads + h) * s.QueryLength + i + 1)));
 
         /// <summary>
         /// One block of query rows at a time (4: what one tile covers): S = Q·Kᵀ over the keys the rows see,
@@ -339,7 +327,7 @@ public static unsafe class Attention
                             float di = Dots.One<V, L>(DO + row, O + row, D);
                             if (DropoutP > 0) DropRow(dsr, visible, b, h, i0 + r);             // dP = (dO·Vᵀ)∘mask/(1−p)
                             SoftmaxGradRow<V, L>(pr, dsr, visible, cols, lse, di);            // p = exp(s − lse), ds = p∘(dp − D_i)
-                            if (DropoutP > 0) KeepRow(pr, visible);                           // dV takes dropout(P): the row's mask again
+                            if (DropoutP > 0) DropRow(pr, visible, b, h, i0 + r);             // dV takes dropout(P): the row's mask again
                         }
                         for (int d0 = 0; d0 < dp; d0 += w2)
                             Tile<V, L>(ds + r0 * kp, kp, 1, kr + d0, dp, seen, dq + d0, dp, accumulate: false);
