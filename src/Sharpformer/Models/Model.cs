@@ -60,6 +60,21 @@ public abstract class Model : Module
     /// <summary>Recompute each block's activations in backward instead of keeping them; models without blocks ignore it.</summary>
     public virtual bool ActivationCheckpointing { get; set; }
 
+    /// <summary>
+    /// Names of rank ≥ 2 parameters that AdamW must not decay, as timm's <c>no_weight_decay()</c> (a ViT's [CLS]
+    /// token and position embeddings); biases and gains (rank &lt; 2) are never decayed. Empty by default.
+    /// </summary>
+    public virtual IReadOnlySet<string> NoWeightDecay => NoNames;
+
+    static readonly IReadOnlySet<string> NoNames = new HashSet<string>();
+
+    /// <summary>Whether AdamW's weight decay applies to a parameter: rank ≥ 2 and not named in <see cref="NoWeightDecay"/>.</summary>
+    public bool DecaysWeight(Parameter parameter)
+    {
+        ArgumentNullException.ThrowIfNull(parameter);
+        return parameter.Decay && !NoWeightDecay.Contains(parameter.Name);
+    }
+
     /// <summary>Parameters as the model family counts them (GPT leaves out position embeddings, as nanoGPT).</summary>
     public virtual long ParameterCount => CountAllParameters();
 

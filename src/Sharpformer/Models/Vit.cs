@@ -139,6 +139,11 @@ public sealed class Vit : Model
     public Nn.LayerNorm Norm { get; }
     public Linear Classifier { get; }
 
+    /// <summary>timm's VisionTransformer.no_weight_decay(): the [CLS] token and the position embeddings.</summary>
+    public override IReadOnlySet<string> NoWeightDecay => noWeightDecay ??= new HashSet<string> { ClsToken.Name, PositionEmbeddings.Name };
+
+    IReadOnlySet<string>? noWeightDecay;
+
     public override bool ActivationCheckpointing
     {
         get => blocks[0].ActivationCheckpointing;

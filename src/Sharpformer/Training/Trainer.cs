@@ -58,7 +58,7 @@ public sealed class Trainer
         rng = new Rng((ulong)run.Seed);
         model.DropoutState = (ulong)run.Seed;
         model.ActivationCheckpointing = run.ActivationCheckpointing;
-        Optimizer = new AdamW(model.Parameters, run.Beta1, run.Beta2, run.WeightDecay);
+        Optimizer = new AdamW(model.Parameters, run.Beta1, run.Beta2, run.WeightDecay, decays: model.DecaysWeight);
     }
 
     public Model Model => model;

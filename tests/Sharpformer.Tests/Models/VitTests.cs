@@ -74,6 +74,32 @@ public class VitTests
         Assert.Equal("classifier.bias", names[^1]);
     }
 
+    [Fact]
+    public void WeightDecaySparesClsTokenPositionsBiasesAndGainsAsTimm()
+    {
+        var model = (Vit)Shape.Create();
+        string[] spared = [.. model.Parameters.Where(p => !model.DecaysWeight(p)).Select(p => p.Name)];
+        string[] expected = ["vit.embeddings.cls_token", "vit.embeddings.position_embeddings", .. model.Parameters.Where(p => p.Shape.Length == 1).Select(p => p.Name)];
+        Assert.Equal(expected.Order(), spared.Order());
+        Assert.True(model.DecaysWeight(model.PatchWeight));
+        Assert.True(model.DecaysWeight(model.Classifier.Parameters[0]));
+
+        // The trainer's AdamW follows the model: with zero gradients a step only decays, so the spared stay put.
+        var trainer = new Trainer(model, Run with { WeightDecay = 0.5f }, Source(Bars(10, 1), 4), Source(Bars(10, 2), 4));
+        var before = model.Parameters.Select(p => p.Value.ToArray()).ToArray();
+        model.ZeroGrad();
+        trainer.Optimizer.Update(0.1f);
+        for (int i = 0; i < model.Parameters.Count; i++)
+        {
+            var p = model.Parameters[i];
+            Assert.Equal(model.DecaysWeight(p), trainer.Optimizer.Decays(i));
+            if (model.DecaysWeight(p)) Assert.Equal(before[i][0] * 0.95f, p.Value.Span[0], 1e-6f);
+            else Assert.Equal(before[i], p.Value.ToArray());
+        }
+        var gpt = new GptConfig { BlockSize = 8, VocabSize = 5, NLayer = 1, NHead = 1, NEmbd = 4 }.Create();
+        Assert.True(gpt.DecaysWeight(gpt.FindParameter("transformer.wpe.weight")!)); // nanoGPT decays every matrix
+    }
+
     [Theory]
     [InlineData(VitPooling.Cls)]
     [InlineData(VitPooling.Mean)]
