@@ -332,10 +332,7 @@ public static unsafe class Attention
                         for (int d0 = 0; d0 < dp; d0 += w2)
                             Tile<V, L>(ds + r0 * kp, kp, 1, kr + d0, dp, seen, dq + d0, dp, accumulate: false);
                         for (int r = r0; r < Math.Min(r0 + 4, rows); r++)
-                        {
-                            var dqi = new Span<float>(DQ + (long)(b * s.QueryLength + i0 + r) * qStride + h * D, D);
-                            System.Numerics.Tensors.TensorPrimitives.Add(dqi, new ReadOnlySpan<float>(dq + (r - r0) * dp, D), dqi);
-                        }
+                            AddInto<V, L>(DQ + (long)(b * s.QueryLength + i0 + r) * qStride + h * D, dq + (r - r0) * dp, D);
                     }
                     // Key j is seen by the block's rows from j − offset on (causal), or by all of them.
                     for (int j0 = 0; j0 < blockSeen; j0 += 4)
@@ -352,10 +349,8 @@ public static unsafe class Attention
                 for (int j = 0; j < keys; j++)
                 {
                     long row = (long)(b * s.KeyLength + j) * kvStride + h * D;
-                    var dkj = new Span<float>(DK + row, D);
-                    var dvj = new Span<float>(DV + row, D);
-                    System.Numerics.Tensors.TensorPrimitives.Add(dkj, new ReadOnlySpan<float>(dk + j * dp, D), dkj);
-                    System.Numerics.Tensors.TensorPrimitives.Add(dvj, new ReadOnlySpan<float>(dv + j * dp, D), dvj);
+                    AddInto<V, L>(DK + row, dk + j * dp, D);
+                    AddInto<V, L>(DV + row, dv + j * dp, D);
                 }
             }
         }
@@ -404,7 +399,7 @@ public static unsafe class Attention
     static void ScaleRows<V, L>(float* dst, int ld, int rowsTo, float* src, long srcStride, int rows, int D, float scale)
         where V : struct where L : struct, ILanes<V>
     {
-        V sv = L.Splat(scale);
+        V sv = L.Splat(scale), zero = default;
         int w = L.Count;
         for (int r = 0; r < rows; r++)
         {
@@ -412,6 +407,7 @@ public static unsafe class Attention
             int c = 0;
             for (; c + w <= D; c += w) L.Store(L.Mul(L.Load(x + c), sv), y + c);
             for (; c < D; c++) y[c] = x[c] * scale;
+            for (; c + w <= ld && c % w == 0; c += w) L.Store(zero, y + c); // the padding past a head of 16 (Vector512 tiles are 32 wide)
             for (; c < ld; c++) y[c] = 0;
         }
         new Span<float>(dst + (long)rows * ld, (rowsTo - rows) * ld).Clear();
@@ -464,6 +460,15 @@ public static unsafe class Attention
             L.Store(e, p + j);
             L.Store(L.Mul(e, L.Sub(L.Load(ds + j), d)), ds + j);
         }
+    }
+
+    /// <summary>y += x over a head's D floats (TensorPrimitives.Add's checks and dispatch cost more than the adds at D = 16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void AddInto<V, L>(float* y, float* x, int n) where V : struct where L : struct, ILanes<V>
+    {
+        int i = 0, w = L.Count;
+        for (; i + w <= n; i += w) L.Store(L.Add(L.Load(y + i), L.Load(x + i)), y + i);
+        for (; i < n; i++) y[i] += x[i];
     }
 
     /// <summary>y += alpha·x.</summary>
