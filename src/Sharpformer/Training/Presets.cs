@@ -130,7 +130,7 @@ public static class Presets
     /// 8 heads, MLP 4×, AdamW, warm-up + cosine, random crop and flip, light dropout): about 30 epochs of the 54,000 training images. Unmeasured.
     /// </summary>
     static Preset VitFashion => new("vit-fashion",
-        new VitConfig { PatchSize = 4, HiddenSize = 128, NumHiddenLayers = 6, NumAttentionHeads = 8, IntermediateSize = 512, HiddenDropoutProb = 0.1f },
+        new VitConfig { PatchSize = 4, HiddenSize = 128, NumHiddenLayers = 6, NumAttentionHeads = 8, IntermediateSize = 512, HiddenDropoutProb = 0.1f, AttentionProbsDropoutProb = 0f },
         new RunSettings
         {
             OutDir = "out-vit-fashion", Data = "data/fashion_mnist", BatchSize = 128, BlockSize = 50, GradientAccumulationSteps = 1,
