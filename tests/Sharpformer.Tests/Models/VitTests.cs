@@ -145,6 +145,8 @@ public class VitTests
         var run = Run with { MaxIters = 150, EvalInterval = 75, LrDecayIters = 150, BatchSize = 32, LearningRate = 5e-3f };
         var model = (Vit)(Shape with { HiddenDropoutProb = 0 }).Create();
         var trainer = new Trainer(model, run, Source(Bars(600, 1), run.BatchSize), Source(Bars(100, 2), run.BatchSize));
+        var evals = new List<EvalReport>();
+        trainer.OnEval = evals.Add;
         trainer.Run();
         var test = Bars(200, 3);
         var probabilities = model.Probabilities(test.Pixels, test.Count);
@@ -155,6 +157,18 @@ public class VitTests
             if (row.IndexOf(System.Numerics.Tensors.TensorPrimitives.Max(row)) == test.Labels[i]) correct++;
         }
         Assert.True(correct > 0.8 * test.Count, $"accuracy {correct}/{test.Count}");
+
+        // Evaluation reports the accuracy the trainer measured: chance at the start, the test's figure at the end.
+        Assert.InRange(evals[0].ValAccuracy!.Value, 0f, 0.6f);
+        Assert.True(evals[^1].ValAccuracy > 0.8 && evals[^1].TrainAccuracy > 0.8, $"val accuracy {evals[^1].ValAccuracy}");
+        var rng = new Rng(1);
+        var batch = (ImageBatch)new ImageBatches(test, 50, Shape.ImageMean, Shape.ImageStd).Next(ref rng);
+        model.Eval();
+        var (loss, right) = model.Evaluate(batch);
+        using var logits = model.Logits(batch.Pixels, 50);
+        int expected = Enumerable.Range(0, 50).Count(i => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.Span.Slice(i * 3, 3)) == batch.Labels[i]);
+        Assert.Equal(expected, right);
+        Assert.Equal(model.Loss(batch).Item, loss);
     }
 
     [Fact]
