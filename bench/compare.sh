@@ -13,6 +13,10 @@ if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
 dotnet build -c Release src/Sharpformer.Cli >/dev/null
 ours=(dotnet src/Sharpformer.Cli/bin/Release/net10.0/Sharpformer.Cli.dll bench --preset "$preset" --steps "$steps" --threads 2 --json)
 twin=(/usr/bin/python3 bench/peers/torch_gpt.py --preset "$preset" --steps "$steps" --threads 2 --json)
+case "$preset" in
+  # The ViT twin draws and augments its batches from the folder ours prepares on first use (ours runs first).
+  vit-fashion-quick|vit-fashion) twin=(/usr/bin/python3 bench/peers/torch_vit.py --preset "$preset" --data data/fashion_mnist --steps "$steps" --threads 2 --json) ;;
+esac
 tmp=$(mktemp -d)
 for round in 1 2; do
   "${ours[@]}" > "$tmp/ours$round.json"
@@ -23,8 +27,8 @@ import json, sys, os
 d, preset = sys.argv[1], sys.argv[2]
 load = lambda name: [json.load(open(os.path.join(d, f"{name}{r}.json"))) for r in (1, 2)]
 ours, twin = load("ours"), load("twin")
-best = lambda runs, key, higher: (max if higher else min)(r[key] for r in runs if r[key] is not None) if any(r[key] is not None for r in runs) else None
-rows = [("train_tokens_per_s", True), ("ms_per_step", False), ("gflops", True), ("peak_fraction", True),
+best = lambda runs, key, higher: (max if higher else min)(r[key] for r in runs if r.get(key) is not None) if any(r.get(key) is not None for r in runs) else None
+rows = [("train_tokens_per_s", True), ("train_examples_per_s", True), ("ms_per_step", False), ("gflops", True), ("peak_fraction", True),
         ("alloc_bytes_per_step", False), ("peak_working_set_bytes", False), ("sample_tokens_per_s", True)]
 print(f"preset {preset}: best of 2 runs each, alternating")
 print(f"{'figure':26} {'sharpformer':>14} {'pytorch':>14} {'ours/pytorch':>13}")
