@@ -34,7 +34,7 @@ print(f"preset {preset}: best of 2 runs each, alternating")
 print(f"{'figure':26} {'sharpformer':>14} {'pytorch':>14} {'ours/pytorch':>13}")
 for key, higher in rows:
     a, b = best(ours, key, higher), best(twin, key, higher)
-    ratio = f"{a / b:13.2f}" if a is not None and b else f"{'':>13}"
+    ratio = f"{a / b:13.2f}" if a and b else f"{'':>13}"
     fmt = lambda v: f"{v:14.1f}" if isinstance(v, float) else f"{v:>14}" if v is not None else f"{'-':>14}"
     print(f"{key:26} {fmt(a)} {fmt(b)} {ratio}")
 print(f"measured FMA peak: {best(ours, 'peak_gflops', True):.0f} GFLOP/s; kernels' SIMD path: {ours[0].get('simd', '?')}")
