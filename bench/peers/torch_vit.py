@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 # The presets of src/Sharpformer/Training/Presets.cs (model shape and batch; AdamW's settings below).
 PRESETS = {
-    "vit-fashion-quick": dict(patch=4, width=64, layers=4, heads=4, mlp=256, dropout=0.0, batch=128, lr=2e-3, wd=0.05),
+    "vit-fashion-quick": dict(patch=7, width=64, layers=4, heads=4, mlp=128, dropout=0.0, batch=128, lr=2e-3, wd=0.05),
     "vit-fashion": dict(patch=4, width=128, layers=6, heads=8, mlp=512, dropout=0.1, batch=128, lr=1e-3, wd=0.05),
 }
 
