@@ -16,6 +16,8 @@ twin=(/usr/bin/python3 bench/peers/torch_gpt.py --preset "$preset" --steps "$ste
 case "$preset" in
   # BERT: the twin reads the masked-LM data ours prepares on its first run (data/shakespeare_mlm).
   bert-*) twin=(/usr/bin/python3 bench/peers/torch_bert.py --preset "$preset" --steps "$steps" --threads 2 --data data/shakespeare_mlm --json) ;;
+  # The ViT twin draws and augments its batches from the folder ours prepares on first use (ours runs first).
+  vit-fashion-quick|vit-fashion) twin=(/usr/bin/python3 bench/peers/torch_vit.py --preset "$preset" --data data/fashion_mnist --steps "$steps" --threads 2 --json) ;;
 esac
 tmp=$(mktemp -d)
 for round in 1 2; do
@@ -27,14 +29,14 @@ import json, sys, os
 d, preset = sys.argv[1], sys.argv[2]
 load = lambda name: [json.load(open(os.path.join(d, f"{name}{r}.json"))) for r in (1, 2)]
 ours, twin = load("ours"), load("twin")
-best = lambda runs, key, higher: (max if higher else min)(r[key] for r in runs if r[key] is not None) if any(r[key] is not None for r in runs) else None
-rows = [("train_tokens_per_s", True), ("ms_per_step", False), ("gflops", True), ("peak_fraction", True),
+best = lambda runs, key, higher: (max if higher else min)(r[key] for r in runs if r.get(key) is not None) if any(r.get(key) is not None for r in runs) else None
+rows = [("train_tokens_per_s", True), ("train_examples_per_s", True), ("ms_per_step", False), ("gflops", True), ("peak_fraction", True),
         ("alloc_bytes_per_step", False), ("peak_working_set_bytes", False), ("sample_tokens_per_s", True)]
 print(f"preset {preset}: best of 2 runs each, alternating")
 print(f"{'figure':26} {'sharpformer':>14} {'pytorch':>14} {'ours/pytorch':>13}")
 for key, higher in rows:
     a, b = best(ours, key, higher), best(twin, key, higher)
-    ratio = f"{a / b:13.2f}" if a is not None and b else f"{'':>13}"
+    ratio = f"{a / b:13.2f}" if a and b else f"{'':>13}"
     fmt = lambda v: f"{v:14.1f}" if isinstance(v, float) else f"{v:>14}" if v is not None else f"{'-':>14}"
     print(f"{key:26} {fmt(a)} {fmt(b)} {ratio}")
 print(f"measured FMA peak: {best(ours, 'peak_gflops', True):.0f} GFLOP/s; kernels' SIMD path: {ours[0].get('simd', '?')}")

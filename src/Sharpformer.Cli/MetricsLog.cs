@@ -5,12 +5,13 @@ namespace Sharpformer.Cli;
 
 /// <summary>
 /// Appends every logged figure to OUT/metrics.jsonl and redraws OUT/loss.png (train and val loss against
-/// step) at each evaluation. The PNG is written beside and renamed in, so a viewer never sees half a file.
+/// step, and for a classifier its train and val accuracy on a right-hand axis) at each evaluation. The PNG is written beside and renamed in, so a viewer never sees half a file.
 /// </summary>
 sealed class MetricsLog
 {
     readonly string jsonlPath, pngPath;
     readonly List<double> stepX = new(), stepLoss = new(), evalX = new(), evalTrain = new(), evalVal = new();
+    readonly List<double> accuracyX = new(), trainAccuracy = new(), valAccuracy = new();
 
     public MetricsLog(string outDir)
     {
@@ -29,10 +30,17 @@ sealed class MetricsLog
         Append(FormattableString.Invariant($"{{\"iter\":{iter},\"loss\":{Json(loss)},\"lr\":{Json(lr)},\"grad_norm\":{Json(gradNorm)},\"ms\":{Json(ms, "F3")},\"tokens_per_s\":{Json(tokensPerS, "F1")}}}"));
     }
 
-    public void Eval(int iter, float trainLoss, float valLoss)
+    /// <summary>An evaluation's losses and, for a classifier, its accuracies (fractions of the examples evaluated).</summary>
+    public void Eval(int iter, float trainLoss, float valLoss, float? trainAcc = null, float? valAcc = null)
     {
         evalX.Add(iter); evalTrain.Add(trainLoss); evalVal.Add(valLoss);
-        Append(FormattableString.Invariant($"{{\"iter\":{iter},\"train_loss\":{Json(trainLoss)},\"val_loss\":{Json(valLoss)}}}"));
+        string accuracy = "";
+        if (trainAcc is float ta && valAcc is float va)
+        {
+            accuracyX.Add(iter); trainAccuracy.Add(ta); valAccuracy.Add(va);
+            accuracy = FormattableString.Invariant($",\"train_accuracy\":{Json(ta)},\"val_accuracy\":{Json(va)}");
+        }
+        Append(FormattableString.Invariant($"{{\"iter\":{iter},\"train_loss\":{Json(trainLoss)},\"val_loss\":{Json(valLoss)}{accuracy}}}"));
         Plot();
     }
 
@@ -61,10 +69,24 @@ sealed class MetricsLog
         v.LegendText = "val (eval)";
         v.Color = Colors.OrangeRed;
         v.LineWidth = 2;
-        plot.Title("Loss");
+        if (accuracyX.Count > 0)
+        {
+            // A classifier's accuracy on the right-hand axis, dashed, in the colours of its split's loss.
+            foreach (var (values, label, color) in new[] { (trainAccuracy, "train accuracy", Colors.SteelBlue), (valAccuracy, "val accuracy", Colors.OrangeRed) })
+            {
+                var a = plot.Add.Scatter(accuracyX.ToArray(), values.ToArray());
+                a.Axes.YAxis = plot.Axes.Right;
+                a.LegendText = label;
+                a.Color = color;
+                a.LineWidth = 2;
+                a.LinePattern = LinePattern.Dashed;
+            }
+            plot.Axes.Right.Label.Text = "accuracy";
+        }
+        plot.Title(accuracyX.Count > 0 ? "Loss and accuracy" : "Loss");
         plot.XLabel("iteration");
-        plot.YLabel("cross-entropy (nats/token)");
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.YLabel(accuracyX.Count > 0 ? "cross-entropy (nats/example)" : "cross-entropy (nats/token)");
+        plot.ShowLegend(accuracyX.Count > 0 ? Alignment.MiddleRight : Alignment.UpperRight);
         plot.SavePng(TempPng, 900, 540);
         File.Move(TempPng, pngPath, overwrite: true);
     }

@@ -80,7 +80,7 @@ sealed class TrainingOptions
         AddRun<int>("--threads", "Kernel threads (default: processor count)", (c, v) => c with { Threads = v });
         AddRun<bool>("--activation-checkpointing", "Recompute each block's activations in backward instead of keeping them (less memory, ~30% more compute)", (c, v) => c with { ActivationCheckpointing = v });
         AddRun<float>("--learning-rate", "Peak learning rate", (c, v) => c with { LearningRate = v });
-        AddRun<float>("--weight-decay", "AdamW weight decay (on 2-D weights only)", (c, v) => c with { WeightDecay = v });
+        AddRun<float>("--weight-decay", "AdamW weight decay (on 2-D weights only, less those the model exempts: a ViT's cls_token and position_embeddings)", (c, v) => c with { WeightDecay = v });
         AddRun<float>("--beta1", "AdamW beta1", (c, v) => c with { Beta1 = v });
         AddRun<float>("--beta2", "AdamW beta2", (c, v) => c with { Beta2 = v });
         AddRun<float>("--grad-clip", "Global gradient-norm clip (0 disables)", (c, v) => c with { GradClip = v });

@@ -72,6 +72,7 @@ static class BenchCommand
             table.AddRow("training", shape is VitConfig
                 ? $"{result.MsPerStep:F2} ms/step, {result.TrainExamplesPerS:N0} images/s"
                 : $"{result.MsPerStep:F2} ms/step, {result.TrainTokensPerS:N0} tokens/s");
+            table.AddRow("processor time", $"{result.CpuMsPerStep:F2} ms/step (all threads)");
             table.AddRow("achieved", $"{result.Gflops:F1} GFLOP/s = {result.PeakFraction:P1} of the measured peak {result.PeakGflops:F0} GFLOP/s");
             table.AddRow("allocated per step", $"{result.AllocBytesPerStep / 1024:N1} KB (managed)");
             table.AddRow("peak working set", $"{result.PeakWorkingSetBytes / 1048576.0:N0} MB");

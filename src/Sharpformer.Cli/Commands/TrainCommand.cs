@@ -115,8 +115,9 @@ static class TrainCommand
         int startIteration = trainer.Iteration;
         trainer.OnEval = e =>
         {
-            metrics.Eval(e.Iteration, e.TrainLoss, e.ValLoss);
-            Report($"step {e.Iteration}: train loss {e.TrainLoss:F4}, val loss {e.ValLoss:F4}");
+            metrics.Eval(e.Iteration, e.TrainLoss, e.ValLoss, e.TrainAccuracy, e.ValAccuracy);
+            Report($"step {e.Iteration}: train loss {e.TrainLoss:F4}, val loss {e.ValLoss:F4}"
+                + (e.ValAccuracy is float va ? $", train accuracy {e.TrainAccuracy:P2}, val accuracy {va:P2}" : ""));
         };
         trainer.SaveCheckpoint = t =>
         {

@@ -128,7 +128,7 @@ public static class HuggingFaceVit
                 ["intermediate_size"] = c.IntermediateSize,
                 ["hidden_act"] = "gelu",
                 ["hidden_dropout_prob"] = c.HiddenDropoutProb,
-                ["attention_probs_dropout_prob"] = c.HiddenDropoutProb,
+                ["attention_probs_dropout_prob"] = c.AttentionDropout,
                 ["layer_norm_eps"] = c.LayerNormEps,
                 ["qkv_bias"] = true,
                 ["initializer_range"] = 0.02,
@@ -178,7 +178,7 @@ public static class HuggingFaceVit
             {
                 ImageSize = Int("image_size"), PatchSize = Int("patch_size"), NumChannels = channels, HiddenSize = Int("hidden_size"),
                 NumHiddenLayers = Int("num_hidden_layers"), NumAttentionHeads = Int("num_attention_heads"), IntermediateSize = Int("intermediate_size"),
-                HiddenDropoutProb = Float("hidden_dropout_prob", 0f), LayerNormEps = Float("layer_norm_eps", 1e-12f),
+                HiddenDropoutProb = Float("hidden_dropout_prob", 0f), AttentionProbsDropoutProb = Float("attention_probs_dropout_prob", 0f), LayerNormEps = Float("layer_norm_eps", 1e-12f),
                 NumLabels = names.Count > 0 ? names.Count : Int("num_labels", 2), Id2Label = names, ImageMean = mean, ImageStd = std,
             };
             try { config.Validate(); }

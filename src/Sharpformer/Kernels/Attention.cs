@@ -221,24 +221,12 @@ public static unsafe class Attention
 
         int Keys(int b) => noLengths ? s.KeyLength : Math.Min(lengths[b], s.KeyLength);
 
-        [ThreadStatic] static byte[]? keep;
-
-        /// <summary>Applies the mask the last <see cref="DropRow"/> made (the same row's) to another row: x·keep/(1−p).</summary>
-        void KeepRow(float* row, int n)
-        {
-            float scale = 1f / (1f - DropoutP);
-            fixed (byte* k = keep)
-                for (int j = 0; j < n; j++) row[j] = k[j] != 0 ? row[j] * scale : 0f;
-        }
-
-        /// <summary>Inverted dropout on the first n entries of a score row, with the mask of query row (b, h, i).</summary>
-        void DropRow(float* row, int n, int b, int h, int i)
-        {
-            if (keep is null || keep.Length < n) keep = new byte[Math.Max(n, 1024)];
-            ulong rowSeed = Seed ^ (0x9E3779B97F4A7C15UL * (ulong)(((long)b * s.Heads + h) * s.QueryLength + i + 1));
-            var x = new Span<float>(row, n);
-            Dropout.Forward(x, x, keep.AsSpan(0, n), DropoutP, rowSeed);
-        }
+        /// <summary>
+        /// Inverted dropout on the first n entries of a score row, with the mask of query row (b, h, i): forward
+        /// drops P; backward drops dP with the same mask, and then P again for dV (the mask is a function of the row).
+        /// </summary>
+        void DropRow(float* row, int n, int b, int h, int i) =>
+            Dropout.Row(row, n, DropoutP, Seed ^ (0x9E3779B97F4A7C15UL * (ulong)(((long)b * s.Heads + h) * s.QueryLength + i + 1)));
 
         /// <summary>
         /// One block of query rows at a time (4: what one tile covers): S = Q·Kᵀ over the keys the rows see,
@@ -339,15 +327,12 @@ public static unsafe class Attention
                             float di = Dots.One<V, L>(DO + row, O + row, D);
                             if (DropoutP > 0) DropRow(dsr, visible, b, h, i0 + r);             // dP = (dO·Vᵀ)∘mask/(1−p)
                             SoftmaxGradRow<V, L>(pr, dsr, visible, cols, lse, di);            // p = exp(s − lse), ds = p∘(dp − D_i)
-                            if (DropoutP > 0) KeepRow(pr, visible);                           // dV takes dropout(P): the row's mask again
+                            if (DropoutP > 0) DropRow(pr, visible, b, h, i0 + r);             // dV takes dropout(P): the row's mask again
                         }
                         for (int d0 = 0; d0 < dp; d0 += w2)
                             Tile<V, L>(ds + r0 * kp, kp, 1, kr + d0, dp, seen, dq + d0, dp, accumulate: false);
                         for (int r = r0; r < Math.Min(r0 + 4, rows); r++)
-                        {
-                            var dqi = new Span<float>(DQ + (long)(b * s.QueryLength + i0 + r) * qStride + h * D, D);
-                            System.Numerics.Tensors.TensorPrimitives.Add(dqi, new ReadOnlySpan<float>(dq + (r - r0) * dp, D), dqi);
-                        }
+                            AddInto<V, L>(DQ + (long)(b * s.QueryLength + i0 + r) * qStride + h * D, dq + (r - r0) * dp, D);
                     }
                     // Key j is seen by the block's rows from j − offset on (causal), or by all of them.
                     for (int j0 = 0; j0 < blockSeen; j0 += 4)
@@ -364,10 +349,8 @@ public static unsafe class Attention
                 for (int j = 0; j < keys; j++)
                 {
                     long row = (long)(b * s.KeyLength + j) * kvStride + h * D;
-                    var dkj = new Span<float>(DK + row, D);
-                    var dvj = new Span<float>(DV + row, D);
-                    System.Numerics.Tensors.TensorPrimitives.Add(dkj, new ReadOnlySpan<float>(dk + j * dp, D), dkj);
-                    System.Numerics.Tensors.TensorPrimitives.Add(dvj, new ReadOnlySpan<float>(dv + j * dp, D), dvj);
+                    AddInto<V, L>(DK + row, dk + j * dp, D);
+                    AddInto<V, L>(DV + row, dv + j * dp, D);
                 }
             }
         }
@@ -416,7 +399,7 @@ public static unsafe class Attention
     static void ScaleRows<V, L>(float* dst, int ld, int rowsTo, float* src, long srcStride, int rows, int D, float scale)
         where V : struct where L : struct, ILanes<V>
     {
-        V sv = L.Splat(scale);
+        V sv = L.Splat(scale), zero = default;
         int w = L.Count;
         for (int r = 0; r < rows; r++)
         {
@@ -424,6 +407,7 @@ public static unsafe class Attention
             int c = 0;
             for (; c + w <= D; c += w) L.Store(L.Mul(L.Load(x + c), sv), y + c);
             for (; c < D; c++) y[c] = x[c] * scale;
+            for (; c + w <= ld && c % w == 0; c += w) L.Store(zero, y + c); // the padding past a head of 16 (Vector512 tiles are 32 wide)
             for (; c < ld; c++) y[c] = 0;
         }
         new Span<float>(dst + (long)rows * ld, (rowsTo - rows) * ld).Clear();
@@ -476,6 +460,15 @@ public static unsafe class Attention
             L.Store(e, p + j);
             L.Store(L.Mul(e, L.Sub(L.Load(ds + j), d)), ds + j);
         }
+    }
+
+    /// <summary>y += x over a head's D floats (TensorPrimitives.Add's checks and dispatch cost more than the adds at D = 16).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void AddInto<V, L>(float* y, float* x, int n) where V : struct where L : struct, ILanes<V>
+    {
+        int i = 0, w = L.Count;
+        for (; i + w <= n; i += w) L.Store(L.Add(L.Load(y + i), L.Load(x + i)), y + i);
+        for (; i < n; i++) y[i] += x[i];
     }
 
     /// <summary>y += alpha·x.</summary>

@@ -40,6 +40,37 @@ public static unsafe class Dropout
             Run(pdy, pdx, pk, dy.Length, p, 0, backward: true);
     }
 
+    /// <summary>
+    /// In-place dropout of one short row (a row of attention probabilities), with the same mask and values as
+    /// <see cref="Forward"/> but no mask bytes and no profiler scope: every block, the last one too (through a
+    /// padded copy), takes the vector path, where Forward would do a row shorter than four vectors one element at a time.
+    /// </summary>
+    internal static void Row(float* x, int n, float p, ulong seed)
+    {
+        if (Simd.Use512 && Vector512.IsHardwareAccelerated) Row<Vector512<float>, Lanes512, Masks512>(x, n, Scale(p), Threshold(p), seed);
+        else Row<Vector256<float>, Lanes256, Masks256>(x, n, Scale(p), Threshold(p), seed);
+    }
+
+    static void Row<V, L, M>(float* x, int n, float scale, uint threshold, ulong seed)
+        where V : struct where L : struct, ILanes<V> where M : struct, IMaskLanes<V>
+    {
+        int w = L.Count;
+        float* tail = stackalloc float[4 * 16];
+        var vs = L.Splat(scale);
+        for (int i = 0; i < n; i += 4 * w)
+        {
+            int m = Math.Min(4 * w, n - i);
+            float* y = m == 4 * w ? x + i : tail;
+            if (m < 4 * w) new Span<float>(x + i, m).CopyTo(new Span<float>(tail, 4 * w));
+            M.Keep(seed + ((ulong)i + 1) * Golden, threshold, out var c0, out var c1, out var c2, out var c3);
+            L.Store(L.And(L.Mul(L.Load(y), vs), c0), y);
+            L.Store(L.And(L.Mul(L.Load(y + w), vs), c1), y + w);
+            L.Store(L.And(L.Mul(L.Load(y + 2 * w), vs), c2), y + 2 * w);
+            L.Store(L.And(L.Mul(L.Load(y + 3 * w), vs), c3), y + 3 * w);
+            if (m < 4 * w) new Span<float>(tail, m).CopyTo(new Span<float>(x + i, m));
+        }
+    }
+
     /// <summary>A uniform float in [0, 1) from (seed, index): SplitMix64 finaliser.</summary>
     public static float Uniform(ulong seed, ulong index) => Hash24(seed, index) * (1f / (1 << 24));
 

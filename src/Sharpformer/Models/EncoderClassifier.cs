@@ -109,10 +109,14 @@ public sealed class EncoderClassifier : Model
         return Head.Forward(first);                                                                                     // [B, labels]
     }
 
-    protected override Tensor BatchLoss(Batch batch) =>
-        batch is LabeledSequenceBatch b
-            ? Ops.CrossEntropy(Forward(b.Ids, b.Lengths, b.Batch, b.Time), b.Labels)
-            : throw WrongBatch(batch, "labelled sequences (LabeledSequenceBatch)");
+    protected override Tensor BatchLoss(Batch batch) => BatchEvaluation(batch).Loss;
+
+    protected override (Tensor Loss, int? Correct) BatchEvaluation(Batch batch)
+    {
+        if (batch is not LabeledSequenceBatch b) throw WrongBatch(batch, "labelled sequences (LabeledSequenceBatch)");
+        var logits = Forward(b.Ids, b.Lengths, b.Batch, b.Time);
+        return (Ops.CrossEntropy(logits, b.Labels), CountCorrect(logits, b.Labels));
+    }
 
     /// <summary>6N per token plus attention's 12·L·C·T, as for GPT (padding counted: the kernels skip only masked keys).</summary>
     public override long FlopsPerExample(Batch batch) =>

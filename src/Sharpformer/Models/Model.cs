@@ -60,6 +60,21 @@ public abstract class Model : Module
     /// <summary>Recompute each block's activations in backward instead of keeping them; models without blocks ignore it.</summary>
     public virtual bool ActivationCheckpointing { get; set; }
 
+    /// <summary>
+    /// Names of rank ≥ 2 parameters that AdamW must not decay, as timm's <c>no_weight_decay()</c> (a ViT's [CLS]
+    /// token and position embeddings); biases and gains (rank &lt; 2) are never decayed. Empty by default.
+    /// </summary>
+    public virtual IReadOnlySet<string> NoWeightDecay => NoNames;
+
+    static readonly IReadOnlySet<string> NoNames = new HashSet<string>();
+
+    /// <summary>Whether AdamW's weight decay applies to a parameter: rank ≥ 2 and not named in <see cref="NoWeightDecay"/>.</summary>
+    public bool DecaysWeight(Parameter parameter)
+    {
+        ArgumentNullException.ThrowIfNull(parameter);
+        return parameter.Decay && !NoWeightDecay.Contains(parameter.Name);
+    }
+
     /// <summary>Parameters as the model family counts them (GPT leaves out position embeddings, as nanoGPT).</summary>
     public virtual long ParameterCount => CountAllParameters();
 
@@ -77,6 +92,33 @@ public abstract class Model : Module
 
     /// <summary>The loss on a batch inside the current scope.</summary>
     protected abstract Tensor BatchLoss(Batch batch);
+
+    /// <summary>
+    /// The mean loss on a batch and, for a classifier, how many of its examples the logits' argmax labels
+    /// correctly (null for models that do not classify): what evaluation reports, from one forward pass without
+    /// gradients, in the current mode.
+    /// </summary>
+    public (float Loss, int? Correct) Evaluate(Batch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        using var scope = Graph.NoGrad();
+        var (loss, correct) = BatchEvaluation(batch);
+        return (loss.Item, correct);
+    }
+
+    /// <summary>The loss inside the current scope and, for a classifier, the examples it labels correctly; by default the loss alone.</summary>
+    protected virtual (Tensor Loss, int? Correct) BatchEvaluation(Batch batch) => (BatchLoss(batch), null);
+
+    /// <summary>Rows of logits [n, classes] whose largest value (the first, on ties) is at their label.</summary>
+    protected static int CountCorrect(Tensor logits, ReadOnlySpan<int> labels)
+    {
+        ArgumentNullException.ThrowIfNull(logits);
+        int classes = logits.Dim(logits.Rank - 1), correct = 0;
+        var span = logits.Span;
+        for (int i = 0; i < labels.Length; i++)
+            if (System.Numerics.Tensors.TensorPrimitives.IndexOfMax(span.Slice(i * classes, classes)) == labels[i]) correct++;
+        return correct;
+    }
 
     /// <summary>Training FLOPs (forward and backward) of one example of this batch's shape, for bench's GFLOP/s.</summary>
     public abstract long FlopsPerExample(Batch batch);

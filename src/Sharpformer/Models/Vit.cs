@@ -30,8 +30,10 @@ public sealed record VitConfig : ModelConfig
     [JsonPropertyName("num_hidden_layers")] public int NumHiddenLayers { get; set; } = 2;
     [JsonPropertyName("num_attention_heads")] public int NumAttentionHeads { get; set; } = 4;
     [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; set; } = 256;
-    /// <summary>Dropout after the embeddings, on attention probabilities and after each sub-layer (training only).</summary>
+    /// <summary>Dropout after the embeddings and after each sub-layer (training only).</summary>
     [JsonPropertyName("hidden_dropout_prob")] public float HiddenDropoutProb { get; set; }
+    /// <summary>Dropout on the attention probabilities (timm's attn_drop_rate, 0 in its recipes); unset, the hidden dropout, as configs written before it was.</summary>
+    [JsonPropertyName("attention_probs_dropout_prob")] public float? AttentionProbsDropoutProb { get; set; }
     [JsonPropertyName("num_labels")] public int NumLabels { get; set; } = 10;
     [JsonPropertyName("layer_norm_eps")] public float LayerNormEps { get; set; } = 1e-12f;
     [JsonPropertyName("pooling")] public VitPooling Pooling { get; set; } = VitPooling.Cls;
@@ -41,6 +43,8 @@ public sealed record VitConfig : ModelConfig
     [JsonPropertyName("image_std")] public float[] ImageStd { get; set; } = [0.5f];
 
     [JsonIgnore] public override string Kind => "vit";
+    /// <summary>The dropout applied to the attention probabilities.</summary>
+    [JsonIgnore] public float AttentionDropout => AttentionProbsDropoutProb ?? HiddenDropoutProb;
     /// <summary>Tokens per image: the patches and [CLS].</summary>
     [JsonIgnore] public override int ContextLength => Patches + 1;
     [JsonIgnore] public int Patches => ImageSize / PatchSize * (ImageSize / PatchSize);
@@ -79,6 +83,7 @@ public sealed record VitConfig : ModelConfig
         Settings.InRange(IntermediateSize, 1, Settings.MaxWidth * 4L, "intermediate_size");
         Settings.InRange(NumLabels, 2, 1 << 20, "num_labels");
         Settings.Probability(HiddenDropoutProb, "hidden_dropout_prob");
+        Settings.Probability(AttentionDropout, "attention_probs_dropout_prob");
         Settings.PositiveFinite(LayerNormEps, "layer_norm_eps");
         if (!Enum.IsDefined(Pooling)) throw new ArgumentException($"pooling {(int)Pooling} is not \"cls\" or \"mean\".");
         if (Id2Label.Count != 0 && Id2Label.Count != NumLabels)
@@ -119,7 +124,7 @@ public sealed class Vit : Model
         var options = new TransformerBlockOptions
         {
             Width = d, Heads = config.NumAttentionHeads, FeedForwardWidth = config.IntermediateSize, Norm = NormPlacement.PreLN,
-            Activation = Activation.GeluErf, Causal = false, Dropout = config.HiddenDropoutProb, LayerNormEpsilon = config.LayerNormEps,
+            Activation = Activation.GeluErf, Causal = false, Dropout = config.HiddenDropoutProb, AttentionDropout = config.AttentionDropout, LayerNormEpsilon = config.LayerNormEps,
         };
         blocks = new TransformerBlock[config.NumHiddenLayers];
         for (int i = 0; i < blocks.Length; i++) blocks[i] = AddModule(new TransformerBlock($"vit.encoder.layer.{i}", options, DropoutRng));
@@ -138,6 +143,11 @@ public sealed class Vit : Model
     public IReadOnlyList<TransformerBlock> Blocks => blocks;
     public Nn.LayerNorm Norm { get; }
     public Linear Classifier { get; }
+
+    /// <summary>timm's VisionTransformer.no_weight_decay(): the [CLS] token and the position embeddings.</summary>
+    public override IReadOnlySet<string> NoWeightDecay => noWeightDecay ??= new HashSet<string> { ClsToken.Name, PositionEmbeddings.Name };
+
+    IReadOnlySet<string>? noWeightDecay;
 
     public override bool ActivationCheckpointing
     {
@@ -210,10 +220,14 @@ public sealed class Vit : Model
         return Ops.Scale(sum, 1f / n);
     }
 
-    protected override Tensor BatchLoss(Batch batch) =>
-        batch is ImageBatch b
-            ? Ops.CrossEntropy(Forward(b.Pixels, b.Batch), b.Labels)
-            : throw WrongBatch(batch, "labelled images (ImageBatch)");
+    protected override Tensor BatchLoss(Batch batch) => BatchEvaluation(batch).Loss;
+
+    protected override (Tensor Loss, int? Correct) BatchEvaluation(Batch batch)
+    {
+        if (batch is not ImageBatch b) throw WrongBatch(batch, "labelled images (ImageBatch)");
+        var logits = Forward(b.Pixels, b.Batch);
+        return (Ops.CrossEntropy(logits, b.Labels), CountCorrect(logits, b.Labels));
+    }
 
     /// <summary>6N per token plus attention's 12·L·D·T over the T = patches + 1 tokens of an image, as for GPT.</summary>
     public override long FlopsPerExample(Batch batch)

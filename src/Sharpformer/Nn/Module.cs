@@ -28,7 +28,7 @@ public sealed class Parameter
 
     public int Length => Value.Length;
 
-    /// <summary>Weight decay applies (rank >= 2: weights and embeddings, not biases or LayerNorm gains).</summary>
+    /// <summary>Weight decay applies by rank (>= 2: weights and embeddings, not biases or LayerNorm gains); a model may exempt more (<c>Model.DecaysWeight</c>).</summary>
     public bool Decay => Shape.Length >= 2;
 
     public override string ToString() => $"{Name} {Value.ShapeText}";

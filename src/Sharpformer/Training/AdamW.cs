@@ -5,13 +5,15 @@ namespace Sharpformer.Training;
 
 /// <summary>
 /// AdamW over a model's parameters with nanoGPT's two groups: weight decay on parameters of two or more
-/// dimensions (matmul weights, embeddings), none on biases and LayerNorm gains. Moments are kept per
+/// dimensions (matmul weights, embeddings), none on biases and LayerNorm gains, nor on those a model exempts
+/// (<see cref="Models.Model.DecaysWeight"/>). Moments are kept per
 /// parameter, by name, so they can be saved and restored for an exact resume.
 /// </summary>
 public sealed class AdamW
 {
     readonly IReadOnlyList<Parameter> parameters;
     readonly float[][] m, v;
+    readonly bool[] decays;
 
     public float Beta1 { get; }
     public float Beta2 { get; }
@@ -20,9 +22,14 @@ public sealed class AdamW
     /// <summary>Updates taken so far (bias correction uses Step + 1 for the next one).</summary>
     public int Step { get; set; }
 
-    public AdamW(IReadOnlyList<Parameter> parameters, float beta1, float beta2, float weightDecay, float epsilon = 1e-8f)
+    /// <summary>Whether parameter i (in the order given) takes weight decay.</summary>
+    public bool Decays(int i) => decays[i];
+
+    /// <param name="decays">Which parameters take weight decay; by default those of rank ≥ 2 (<see cref="Parameter.Decay"/>).</param>
+    public AdamW(IReadOnlyList<Parameter> parameters, float beta1, float beta2, float weightDecay, float epsilon = 1e-8f, Func<Parameter, bool>? decays = null)
     {
         this.parameters = parameters;
+        this.decays = parameters.Select(decays ?? (p => p.Decay)).ToArray();
         Beta1 = beta1; Beta2 = beta2; WeightDecay = weightDecay; Epsilon = epsilon;
         m = parameters.Select(p => new float[p.Value.Length]).ToArray();
         v = parameters.Select(p => new float[p.Value.Length]).ToArray();
@@ -35,7 +42,7 @@ public sealed class AdamW
         for (int i = 0; i < parameters.Count; i++)
         {
             var p = parameters[i];
-            Optim.AdamW(p.Value.Span, p.Grad.Span, m[i], v[i], lr, Beta1, Beta2, Epsilon, p.Decay ? WeightDecay : 0f, Step);
+            Optim.AdamW(p.Value.Span, p.Grad.Span, m[i], v[i], lr, Beta1, Beta2, Epsilon, decays[i] ? WeightDecay : 0f, Step);
         }
     }
 

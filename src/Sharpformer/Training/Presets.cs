@@ -125,7 +125,8 @@ public static class Presets
 
     /// <summary>
     /// A small ViT on Fashion-MNIST for a few minutes on a laptop's CPU: 7×7 patches (16 tokens + [CLS]), 4 blocks of
-    /// width 64. Image size, channels, classes and normalisation come from the prepared data.
+    /// width 64: 86.71% test accuracy in 5 CPU-minutes (measured before [CLS] and positions were spared weight decay). (4×4 patches at width 64, MLP 4×, 3,600 steps did worse in
+    /// 9 CPU-minutes: 85.00%.) Image size, channels, classes and normalisation come from the prepared data.
     /// </summary>
     static Preset VitFashionQuick => new("vit-fashion-quick",
         new VitConfig { PatchSize = 7, HiddenSize = 64, NumHiddenLayers = 4, NumAttentionHeads = 4, IntermediateSize = 128 },
@@ -138,15 +139,17 @@ public static class Presets
 
     /// <summary>
     /// The small ViT recipes published for Fashion-MNIST trained from scratch (4×4 patches, width 128, depth 6,
-    /// 8 heads, MLP 4×, AdamW, warm-up + cosine, random crop and flip, light dropout): about 30 epochs of the 54,000 training images. Unmeasured.
+    /// 8 heads, MLP 4×, AdamW with timm's no-decay groups, warm-up + cosine, random crop and flip, dropout 0.1 on the
+    /// residual branches and none on attention, as timm): 8,000 steps, about 19 epochs of the 54,000 training images,
+    /// about 65 CPU-minutes (491 ms of processor time a step on one thread). Unmeasured for accuracy.
     /// </summary>
     static Preset VitFashion => new("vit-fashion",
-        new VitConfig { PatchSize = 4, HiddenSize = 128, NumHiddenLayers = 6, NumAttentionHeads = 8, IntermediateSize = 512, HiddenDropoutProb = 0.1f },
+        new VitConfig { PatchSize = 4, HiddenSize = 128, NumHiddenLayers = 6, NumAttentionHeads = 8, IntermediateSize = 512, HiddenDropoutProb = 0.1f, AttentionProbsDropoutProb = 0f },
         new RunSettings
         {
             OutDir = "out-vit-fashion", Data = "data/fashion_mnist", BatchSize = 128, BlockSize = 50, GradientAccumulationSteps = 1,
-            MaxIters = 13000, LearningRate = 1e-3f, WarmupIters = 500, LrDecayIters = 13000, MinLr = 1e-5f, WeightDecay = 0.05f,
-            Beta2 = 0.999f, EvalInterval = 1000, EvalIters = 40, LogInterval = 100,
+            MaxIters = 8000, LearningRate = 1e-3f, WarmupIters = 400, LrDecayIters = 8000, MinLr = 1e-5f, WeightDecay = 0.05f,
+            Beta2 = 0.999f, EvalInterval = 500, EvalIters = 40, LogInterval = 100,
         });
 
     /// <summary>The small BERT the SpamAssassin runs use, pretrained (bert-spam-mlm) or not; vocabulary, labels and length come from the data.</summary>

@@ -11,8 +11,11 @@ namespace Sharpformer.Training;
 public readonly record struct StepReport(int Iteration, float Loss, float LearningRate, float GradNorm, double Milliseconds,
     double ExamplesPerSecond, double TokensPerSecond);
 
-/// <summary>What the trainer reports at every evaluation.</summary>
-public readonly record struct EvalReport(int Iteration, float TrainLoss, float ValLoss, bool IsBest);
+/// <summary>What the trainer reports at every evaluation; a classifier's accuracies too (fractions of the examples evaluated), null for other models.</summary>
+public readonly record struct EvalReport(int Iteration, float TrainLoss, float ValLoss, bool IsBest, float? TrainAccuracy = null, float? ValAccuracy = null);
+
+/// <summary>A model's mean loss over some batches and, for a classifier, the fraction of their examples it labels correctly.</summary>
+public readonly record struct Evaluation(float Loss, float? Accuracy);
 
 /// <summary>Training produced a non-finite loss or gradient: the run stops before anything is saved.</summary>
 public sealed class DivergenceException(string message) : Exception(message);
@@ -58,7 +61,7 @@ public sealed class Trainer
         rng = new Rng((ulong)run.Seed);
         model.DropoutState = (ulong)run.Seed;
         model.ActivationCheckpointing = run.ActivationCheckpointing;
-        Optimizer = new AdamW(model.Parameters, run.Beta1, run.Beta2, run.WeightDecay);
+        Optimizer = new AdamW(model.Parameters, run.Beta1, run.Beta2, run.WeightDecay, decays: model.DecaysWeight);
     }
 
     public Model Model => model;
@@ -88,12 +91,13 @@ public sealed class Trainer
             float lr = LearningRateSchedule.At(Iteration, run);
             if (Iteration % run.EvalInterval == 0)
             {
-                var (trainLoss, valLoss) = Evaluate();
+                var (trainEval, valEval) = Evaluate();
+                float trainLoss = trainEval.Loss, valLoss = valEval.Loss;
                 if (!float.IsFinite(trainLoss) || !float.IsFinite(valLoss))
                     throw Diverged($"evaluation gave train loss {trainLoss}, val loss {valLoss}");
                 bool best = valLoss < BestValLoss;
                 if (best) BestValLoss = valLoss;
-                OnEval?.Invoke(new EvalReport(Iteration, trainLoss, valLoss, best));
+                OnEval?.Invoke(new EvalReport(Iteration, trainLoss, valLoss, best, trainEval.Accuracy, valEval.Accuracy));
                 if ((best || run.AlwaysSaveCheckpoint) && Iteration > 0) SaveCheckpoint?.Invoke(this);
             }
             if (run.EvalOnly) break;
@@ -141,32 +145,38 @@ public sealed class Trainer
         return ((float)(lossSum / accum), norm, examples, tokens);
     }
 
-    /// <summary>Mean loss over eval-iters batches of each split (nanoGPT's estimate_loss), without gradients.</summary>
-    public (float Train, float Val) Evaluate()
+    /// <summary>Mean loss (and a classifier's accuracy) over eval-iters batches of each split (nanoGPT's estimate_loss), without gradients.</summary>
+    public (Evaluation Train, Evaluation Val) Evaluate()
     {
         var evalRng = new Rng((ulong)run.Seed ^ (0x9E3779B97F4A7C15UL * (ulong)(Iteration + 1)));
-        float trainLoss = MeanLoss(model, train, run.EvalIters, ref evalRng), valLoss = MeanLoss(model, val, run.EvalIters, ref evalRng);
+        var trainEval = Measure(model, train, run.EvalIters, ref evalRng);
+        var valEval = Measure(model, val, run.EvalIters, ref evalRng);
         model.Train();
-        return (trainLoss, valLoss);
+        return (trainEval, valEval);
     }
 
     /// <summary>A model's mean loss, in evaluation mode and without gradients, over <paramref name="iterations"/> batches drawn with <paramref name="seed"/>.</summary>
     public static float MeanLoss(Model model, IBatchSource source, int iterations, ulong seed)
     {
         var r = new Rng(seed);
-        return MeanLoss(model, source, iterations, ref r);
+        return Measure(model, source, iterations, ref r).Loss;
     }
 
-    static float MeanLoss(Model model, IBatchSource source, int iterations, ref Rng r)
+    static Evaluation Measure(Model model, IBatchSource source, int iterations, ref Rng r)
     {
         model.Eval();
         double sum = 0;
+        long correct = 0, examples = 0;
+        bool classifier = true;
         for (int i = 0; i < iterations; i++)
         {
             var batch = source.Next(ref r);
-            using var graph = Graph.NoGrad();
-            sum += model.Loss(batch).Item;
+            var (loss, right) = model.Evaluate(batch);
+            sum += loss;
+            classifier &= right.HasValue;
+            correct += right ?? 0;
+            examples += batch.Examples;
         }
-        return (float)(sum / iterations);
+        return new((float)(sum / iterations), classifier && examples > 0 ? (float)((double)correct / examples) : null);
     }
 }

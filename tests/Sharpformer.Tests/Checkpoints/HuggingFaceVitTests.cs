@@ -54,6 +54,13 @@ public sealed class HuggingFaceVitTests : IDisposable
         Assert.Equal(model.Config.ImageStd, again.Config.ImageStd);
         foreach (var p in model.Parameters) Assert.Equal(p.Value.ToArray(), again.FindParameter(p.Name)!.Value.ToArray());
 
+        // The two dropouts travel separately; one never set is the hidden dropout (configs written before it existed).
+        var dropouts = (Vit)(model.Config with { HiddenDropoutProb = 0.1f, AttentionProbsDropoutProb = 0.05f }).Create();
+        HuggingFaceVit.Export(dropouts, Path.Combine(dir, "dropouts"));
+        var read = HuggingFaceVit.Import(Path.Combine(dir, "dropouts")).Config;
+        Assert.Equal((0.1f, 0.05f), (read.HiddenDropoutProb, read.AttentionDropout));
+        Assert.Equal(0.1f, (model.Config with { HiddenDropoutProb = 0.1f, AttentionProbsDropoutProb = null }).AttentionDropout);
+
         var mean = (Vit)(model.Config with { Pooling = VitPooling.Mean }).Create();
         Assert.Throws<ArgumentException>(() => HuggingFaceVit.Export(mean, Path.Combine(dir, "mean")));
         Assert.False(Directory.Exists(Path.Combine(dir, "mean")));

@@ -34,5 +34,18 @@ public sealed class MetricsLogTests : IDisposable
         var eval = docs[2].RootElement;
         Assert.Equal(3.5f, eval.GetProperty("train_loss").GetSingle());
         Assert.Equal(JsonValueKind.Null, eval.GetProperty("val_loss").ValueKind);
+        Assert.False(eval.TryGetProperty("val_accuracy", out _)); // not a classifier
+    }
+
+    [Fact]
+    public void AClassifiersAccuracyIsLoggedAndPlotted()
+    {
+        var log = new MetricsLog(dir);
+        log.Eval(0, 2.3f, 2.31f, 0.1f, 0.09f);
+        log.Eval(100, 0.5f, 0.6f, 0.85f, 0.8125f);
+        var last = JsonDocument.Parse(File.ReadAllLines(Path.Combine(dir, "metrics.jsonl"))[^1]).RootElement;
+        Assert.Equal(0.85f, last.GetProperty("train_accuracy").GetSingle());
+        Assert.Equal(0.8125f, last.GetProperty("val_accuracy").GetSingle());
+        Assert.True(new FileInfo(Path.Combine(dir, "loss.png")).Length > 1000);
     }
 }

@@ -50,6 +50,27 @@ public class DropoutTests
         });
     }
 
+    /// <summary>The short-row form attention uses on its probabilities gives Forward's values on every path, tails included.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(17)]
+    [InlineData(50)]
+    [InlineData(65)]
+    [InlineData(257)]
+    public unsafe void ARowDropsAsForwardDoes(int n)
+    {
+        const ulong seed = 0x5EED5UL;
+        var x = Random(n, n);
+        var expected = new float[n];
+        Dropout.Forward(x, expected, new byte[n], 0.3f, seed);
+        ForEachConfig((path, threads) =>
+        {
+            var row = (float[])x.Clone();
+            fixed (float* r = row) Dropout.Row(r, n, 0.3f, seed);
+            BitEqual(expected, row, $"row of {n} ({path})");
+        });
+    }
+
     [Theory]
     [InlineData(0.1f)]
     [InlineData(0.2f)]

@@ -70,6 +70,7 @@ public class ModelContractTests
         trainer.OnEval = evals.Add;
         trainer.Run();
         Assert.True(evals[^1].ValLoss < evals[0].ValLoss - 0.3, $"val loss {evals[0].ValLoss} -> {evals[^1].ValLoss}");
+        Assert.True(evals[^1].ValAccuracy > 0.7 && evals[^1].TrainAccuracy > 0.7, $"evaluation's accuracy {evals[^1].ValAccuracy}");
 
         // Accuracy on unseen sequences, padded together in one batch.
         var test = Task(300, 3);

@@ -74,6 +74,32 @@ public class VitTests
         Assert.Equal("classifier.bias", names[^1]);
     }
 
+    [Fact]
+    public void WeightDecaySparesClsTokenPositionsBiasesAndGainsAsTimm()
+    {
+        var model = (Vit)Shape.Create();
+        string[] spared = [.. model.Parameters.Where(p => !model.DecaysWeight(p)).Select(p => p.Name)];
+        string[] expected = ["vit.embeddings.cls_token", "vit.embeddings.position_embeddings", .. model.Parameters.Where(p => p.Shape.Length == 1).Select(p => p.Name)];
+        Assert.Equal(expected.Order(), spared.Order());
+        Assert.True(model.DecaysWeight(model.PatchWeight));
+        Assert.True(model.DecaysWeight(model.Classifier.Parameters[0]));
+
+        // The trainer's AdamW follows the model: with zero gradients a step only decays, so the spared stay put.
+        var trainer = new Trainer(model, Run with { WeightDecay = 0.5f }, Source(Bars(10, 1), 4), Source(Bars(10, 2), 4));
+        var before = model.Parameters.Select(p => p.Value.ToArray()).ToArray();
+        model.ZeroGrad();
+        trainer.Optimizer.Update(0.1f);
+        for (int i = 0; i < model.Parameters.Count; i++)
+        {
+            var p = model.Parameters[i];
+            Assert.Equal(model.DecaysWeight(p), trainer.Optimizer.Decays(i));
+            if (model.DecaysWeight(p)) Assert.Equal(before[i][0] * 0.95f, p.Value.Span[0], 1e-6f);
+            else Assert.Equal(before[i], p.Value.ToArray());
+        }
+        var gpt = new GptConfig { BlockSize = 8, VocabSize = 5, NLayer = 1, NHead = 1, NEmbd = 4 }.Create();
+        Assert.True(gpt.DecaysWeight(gpt.FindParameter("transformer.wpe.weight")!)); // nanoGPT decays every matrix
+    }
+
     [Theory]
     [InlineData(VitPooling.Cls)]
     [InlineData(VitPooling.Mean)]
@@ -119,6 +145,8 @@ public class VitTests
         var run = Run with { MaxIters = 150, EvalInterval = 75, LrDecayIters = 150, BatchSize = 32, LearningRate = 5e-3f };
         var model = (Vit)(Shape with { HiddenDropoutProb = 0 }).Create();
         var trainer = new Trainer(model, run, Source(Bars(600, 1), run.BatchSize), Source(Bars(100, 2), run.BatchSize));
+        var evals = new List<EvalReport>();
+        trainer.OnEval = evals.Add;
         trainer.Run();
         var test = Bars(200, 3);
         var probabilities = model.Probabilities(test.Pixels, test.Count);
@@ -129,6 +157,18 @@ public class VitTests
             if (row.IndexOf(System.Numerics.Tensors.TensorPrimitives.Max(row)) == test.Labels[i]) correct++;
         }
         Assert.True(correct > 0.8 * test.Count, $"accuracy {correct}/{test.Count}");
+
+        // Evaluation reports the accuracy the trainer measured: chance at the start, the test's figure at the end.
+        Assert.InRange(evals[0].ValAccuracy!.Value, 0f, 0.6f);
+        Assert.True(evals[^1].ValAccuracy > 0.8 && evals[^1].TrainAccuracy > 0.8, $"val accuracy {evals[^1].ValAccuracy}");
+        var rng = new Rng(1);
+        var batch = (ImageBatch)new ImageBatches(test, 50, Shape.ImageMean, Shape.ImageStd).Next(ref rng);
+        model.Eval();
+        var (loss, right) = model.Evaluate(batch);
+        using var logits = model.Logits(batch.Pixels, 50);
+        int expected = Enumerable.Range(0, 50).Count(i => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(logits.Span.Slice(i * 3, 3)) == batch.Labels[i]);
+        Assert.Equal(expected, right);
+        Assert.Equal(model.Loss(batch).Item, loss);
     }
 
     [Fact]

@@ -78,6 +78,7 @@ public class TrainerTests
         Assert.Equal([0, 30, 60], evals.Select(e => e.Iteration));
         Assert.True(evals[^1].ValLoss < evals[0].ValLoss - 1.0, $"val loss {evals[0].ValLoss} -> {evals[^1].ValLoss}");
         Assert.True(evals[0].IsBest);
+        Assert.All(evals, e => Assert.Null(e.ValAccuracy)); // a language model is no classifier
     }
 
     [Fact]
