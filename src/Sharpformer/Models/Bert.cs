@@ -255,11 +255,19 @@ public sealed class Bert : Model
                 int rows = HeadRows(b);
                 return Ops.CrossEntropy(MlmHead(Ops.GatherRows(hidden, headRows.AsSpan(0, rows))), headTargets.AsSpan(0, rows));
             }
-            case LabeledSequenceBatch b when Config.IsClassifier:
-                return Ops.CrossEntropy(ClassifierHead(Encode(b.Ids, b.Segments, b.Lengths, b.Batch, b.Time)), b.Labels);
+            case LabeledSequenceBatch when Config.IsClassifier:
+                return BatchEvaluation(batch).Loss;
             default:
                 throw WrongBatch(batch, Config.IsClassifier ? "labelled sequences (LabeledSequenceBatch)" : "masked-LM sequences (MaskedLmBatch)");
         }
+    }
+
+    /// <summary>A classifier's batches also count the examples it labels correctly, for the accuracy curve.</summary>
+    protected override (Tensor Loss, int? Correct) BatchEvaluation(Batch batch)
+    {
+        if (batch is not LabeledSequenceBatch b || !Config.IsClassifier) return (BatchLoss(batch), null);
+        var logits = ClassifierHead(Encode(b.Ids, b.Segments, b.Lengths, b.Batch, b.Time));
+        return (Ops.CrossEntropy(logits, b.Labels), CountCorrect(logits, b.Labels));
     }
 
     /// <summary>

@@ -182,6 +182,25 @@ public class BertTests
     }
 
     [Fact]
+    public void AClassifiersEvaluationCountsTheExamplesItsLogitsLabelCorrectly()
+    {
+        var model = new Bert(Tiny(labels: 3), seed: 4);
+        model.Eval();
+        var batch = new LabeledSequenceBatch(6, 5);
+        for (int b = 0; b < 6; b++)
+        {
+            batch.Lengths[b] = 2 + b % 4;
+            batch.Labels[b] = b % 3;
+            for (int t = 0; t < batch.Lengths[b]; t++) batch.Ids[b * 5 + t] = (7 * b + 3 * t) % 40;
+        }
+        var (loss, correct) = model.Evaluate(batch);
+        var probabilities = model.ClassProbabilities(batch.Ids, batch.Segments, batch.Lengths, 6, 5);
+        int expected = Enumerable.Range(0, 6).Count(b => System.Numerics.Tensors.TensorPrimitives.IndexOfMax(probabilities.AsSpan(b * 3, 3)) == batch.Labels[b]);
+        Assert.Equal(expected, correct);
+        Assert.Equal(model.Loss(batch).Item, loss);
+    }
+
+    [Fact]
     public void AClassifierFromAMaskedLmModelKeepsItsEncoderBitForBitUnderAFreshHead()
     {
         var pretrained = new Bert(Tiny(), seed: 5);
