@@ -14,6 +14,7 @@ var root = new RootCommand("Sharpformer: train and run GPT-style Transformers on
     ConvertCommand.Create(),
     AttentionCommand.Create(),
     TranslateCommand.Create(),
+    BleuCommand.Create(),
     FillMask.Create(),
 };
 

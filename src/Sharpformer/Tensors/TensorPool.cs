@@ -3,9 +3,11 @@ using System.Runtime.InteropServices;
 namespace Sharpformer.Tensors;
 
 /// <summary>
-/// Process-wide pool of 64-byte aligned native buffers, keyed by size (rounded up to 64 bytes). A training
-/// step that repeats the shapes of the previous one rents back exactly the buffers it returned, so in
-/// steady state it allocates neither native nor managed memory. Buffers are never freed while pooled;
+/// Process-wide pool of 64-byte aligned native buffers, keyed by size class: small sizes rounded up to 64 bytes,
+/// sizes from 64 KB up to the next eighth of their power of two (at most 12.5% more). A training step that repeats
+/// the shapes of the previous one rents back exactly the buffers it returned, so in steady state it allocates
+/// neither native nor managed memory; steps whose shapes vary a little (sentence pairs batched by length) share
+/// classes instead of each keeping buffers of its own sizes. Buffers are never freed while pooled;
 /// <see cref="Trim"/> gives them back to the OS.
 /// </summary>
 public static unsafe class TensorPool
@@ -32,10 +34,22 @@ public static unsafe class TensorPool
 
     internal static nuint RoundUp(nuint bytes) => (bytes + Alignment - 1) & ~(Alignment - 1);
 
+    const int ClassBits = 3;            // eight classes per doubling
+    const nuint ClassFrom = 64 * 1024;  // below this, every 64-byte size is its own class
+
+    /// <summary>The bytes a buffer of <paramref name="bytes"/> really takes: its size class.</summary>
+    internal static nuint SizeClass(nuint bytes)
+    {
+        nuint size = RoundUp(bytes == 0 ? 1 : bytes);
+        if (size < ClassFrom) return size;
+        nuint step = (nuint)1 << (System.Numerics.BitOperations.Log2(size) - ClassBits);
+        return (size + step - 1) & ~(step - 1);
+    }
+
     /// <summary>Rents at least <paramref name="bytes"/> bytes (contents undefined unless <paramref name="clear"/>).</summary>
     internal static void* Rent(nuint bytes, bool clear)
     {
-        nuint size = RoundUp(bytes == 0 ? 1 : bytes);
+        nuint size = SizeClass(bytes);
         void* p = null;
         lock (gate)
         {
@@ -54,7 +68,7 @@ public static unsafe class TensorPool
             Interlocked.Increment(ref allocations);
             Interlocked.Add(ref bytesAllocated, (long)size);
         }
-        else if (clear) NativeMemory.Clear(p, size);
+        else if (clear) NativeMemory.Clear(p, RoundUp(bytes == 0 ? 1 : bytes)); // the caller sees only what it asked for
         return p;
     }
 
@@ -77,7 +91,7 @@ public static unsafe class TensorPool
     internal static void Return(void* p, nuint bytes)
     {
         if (p is null) return;
-        nuint size = RoundUp(bytes == 0 ? 1 : bytes);
+        nuint size = SizeClass(bytes);
         lock (gate)
         {
             if (!free.TryGetValue(size, out var stack)) free[size] = stack = new Stack<nint>();
@@ -93,9 +107,9 @@ public static unsafe class TensorPool
     {
         if (p is null) return;
         FreeAligned(p);
-        Interlocked.Add(ref bytesAllocated, -(long)RoundUp(bytes == 0 ? 1 : bytes));
+        Interlocked.Add(ref bytesAllocated, -(long)SizeClass(bytes));
         Interlocked.Decrement(ref rented);
-        lock (gate) bytesRented -= (long)RoundUp(bytes == 0 ? 1 : bytes);
+        lock (gate) bytesRented -= (long)SizeClass(bytes);
     }
 
     /// <summary>Bytes rented right now.</summary>

@@ -182,4 +182,20 @@ public class PoolTests
         // formats a string per call (80 B, 2 layers), hence the bound of 256 B per token rather than zero.
         Assert.True(bytes < 20 * 256, $"{bytes} managed bytes for 20 tokens");
     }
+
+    [Fact]
+    public void LargeBuffersShareSizeClassesOfAnEighthOfTheirPowerOfTwo()
+    {
+        Assert.Equal(64u, TensorPool.SizeClass(1));
+        Assert.Equal(65_472u, TensorPool.SizeClass(65_470)); // below 64 KB: 64-byte steps
+        foreach (nuint bytes in new nuint[] { 65_536, 65_537, 100_000, 280_000, 284_000, 1 << 20, (1 << 20) + 1, 123_456_789 })
+        {
+            nuint size = TensorPool.SizeClass(bytes);
+            Assert.True(size >= bytes && size <= bytes + bytes / 8 + 64, $"{bytes} -> {size}");
+            Assert.Equal(size, TensorPool.SizeClass(size)); // a class is its own class
+        }
+        // Shapes that differ a little (a batch of sentences one token longer) share a class, so the pool reuses the buffer.
+        Assert.Equal(TensorPool.SizeClass(280_000), TensorPool.SizeClass(284_000));
+        Assert.Equal(294_912u, TensorPool.SizeClass(280_000));
+    }
 }
