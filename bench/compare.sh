@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs `sharpformer bench` and the PyTorch twin (bench/peers/torch_gpt.py) alternately, twice each, in one
+# Runs `sharpformer bench` and the PyTorch twin (bench/peers/torch_gpt.py; torch_seq2seq.py for translate-de) alternately, twice each, in one
 # invocation, keeps the best of each, and prints every figure with the ratio ours / PyTorch.
 # Usage: bench/compare.sh [PRESET] [STEPS]     (needs: apt-get install python3-torch libopenblas0-openmp)
 set -euo pipefail
@@ -13,6 +13,12 @@ if grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
 dotnet build -c Release src/Sharpformer.Cli >/dev/null
 ours=(dotnet src/Sharpformer.Cli/bin/Release/net10.0/Sharpformer.Cli.dll bench --preset "$preset" --steps "$steps" --threads 2 --json)
 twin=(/usr/bin/python3 bench/peers/torch_gpt.py --preset "$preset" --steps "$steps" --threads 2 --json)
+case "$preset" in
+  # The encoder-decoder twin trains on the same prepared sentence pairs, read from the folder ours prepares.
+  translate-de)
+    [ -d data/translate_de ] || dotnet src/Sharpformer.Cli/bin/Release/net10.0/Sharpformer.Cli.dll prepare translation --gettext de >&2
+    twin=(/usr/bin/python3 bench/peers/torch_seq2seq.py --preset "$preset" --data data/translate_de --steps "$steps" --threads 2 --json) ;;
+esac
 tmp=$(mktemp -d)
 for round in 1 2; do
   "${ours[@]}" > "$tmp/ours$round.json"

@@ -143,7 +143,7 @@ sealed class TranslationData : TrainingData
     }
 
     public override string Describe(RunSettings run) =>
-        $"{Folder} ({Train.Count:N0} train / {Val.Count:N0} val sentence pairs, vocabulary {Tokenizer.VocabSize:N0}); {run.GradientAccumulationSteps * run.BatchSize} pairs per iteration";
+        $"{Folder} ({Train.Count:N0} train / {Val.Count:N0} val sentence pairs, vocabulary {Tokenizer.VocabSize:N0}); {(run.MaxTokens > 0 ? $"batches of similar-length pairs, up to {run.MaxTokens:N0} padded tokens per side" : $"{run.BatchSize} pairs")}{(run.GradientAccumulationSteps > 1 ? $" x {run.GradientAccumulationSteps}" : "")} per iteration";
 
     public override IReadOnlyDictionary<string, TokenizerSpec> Tokenizers
     {
