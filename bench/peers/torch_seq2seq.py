@@ -22,6 +22,7 @@ import json
 import math
 import os
 import resource
+import signal
 import time
 
 import numpy as np
@@ -427,6 +428,12 @@ def train_and_translate(a, c, model, step, max_length):
     val = TokenBudgetBatches(read_pairs(a.data, "val"), c["max_tokens"], max_length, 0)
     log = open(os.path.join(a.out, "metrics.jsonl"), "w")
     window, t0, cpu0, done = [], time.perf_counter(), time.process_time(), 0
+    # SIGINT or SIGTERM stops training early, as `train` does, and evaluation still runs (also in a background job,
+    # where the shell leaves SIGINT ignored).
+    def stop(*_):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
         for it in range(c["iters"]):
             loss, _ = step(it)
@@ -436,7 +443,7 @@ def train_and_translate(a, c, model, step, max_length):
                 print(json.dumps(line), flush=True)
                 log.write(json.dumps(line) + "\n")
                 window = []
-    except KeyboardInterrupt:  # Ctrl+C (SIGINT) stops training early, as `train` does; evaluation still runs
+    except KeyboardInterrupt:
         print(json.dumps({"stopped_at_iter": done}), flush=True)
     train_seconds, train_cpu = time.perf_counter() - t0, time.process_time() - cpu0
     val_loss = mean_loss(model, val.all(), c["label_smoothing"])
