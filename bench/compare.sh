@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs `sharpformer bench` and the PyTorch twin (bench/peers/torch_gpt.py, torch_bert.py for bert-*) alternately, twice each, in one
+# Runs `sharpformer bench` and the PyTorch twin (bench/peers/torch_gpt.py; torch_bert.py for bert-*, torch_seq2seq.py for translate-de, torch_vit.py for vit-*) alternately, twice each, in one
 # invocation, keeps the best of each, and prints every figure with the ratio ours / PyTorch.
 # Usage: bench/compare.sh [PRESET] [STEPS]     (needs: apt-get install python3-torch libopenblas0-openmp)
 set -euo pipefail
@@ -18,6 +18,10 @@ case "$preset" in
   bert-*) twin=(/usr/bin/python3 bench/peers/torch_bert.py --preset "$preset" --steps "$steps" --threads 2 --data data/shakespeare_mlm --json) ;;
   # The ViT twin draws and augments its batches from the folder ours prepares on first use (ours runs first).
   vit-fashion-quick|vit-fashion) twin=(/usr/bin/python3 bench/peers/torch_vit.py --preset "$preset" --data data/fashion_mnist --steps "$steps" --threads 2 --json) ;;
+  # The encoder-decoder twin trains on the same prepared sentence pairs, read from the folder ours prepares.
+  translate-de)
+    [ -d data/translate_de ] || dotnet src/Sharpformer.Cli/bin/Release/net10.0/Sharpformer.Cli.dll prepare translation --gettext de >&2
+    twin=(/usr/bin/python3 bench/peers/torch_seq2seq.py --preset "$preset" --data data/translate_de --steps "$steps" --threads 2 --json) ;;
 esac
 tmp=$(mktemp -d)
 for round in 1 2; do

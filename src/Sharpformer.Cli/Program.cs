@@ -15,6 +15,7 @@ var root = new RootCommand("Sharpformer: train and run GPT-style Transformers on
     AttentionCommand.Create(),
     IclCommand.Create(),
     TranslateCommand.Create(),
+    BleuCommand.Create(),
     FillMask.Create(),
 };
 

@@ -75,6 +75,7 @@ sealed class TrainingOptions
         AddModel<float>("--dropout", "dropout", "Dropout probability", c => c.Dropout, (c, v) => c with { Dropout = v }, isShape: false);
         AddModel<bool>("--bias", "bias", "Biases in Linear and LayerNorm layers", c => c.Bias, (c, v) => c with { Bias = v });
         AddModel<Activation>("--activation", "activation", "MLP activation: GeluTanh, GeluErf or Relu", c => c.Activation, (c, v) => c with { Activation = v });
+        AddRun<int>("--max-tokens", "Sentence pairs: batch pairs of similar length up to this many padded tokens per side instead of batch-size pairs (0: off)", (c, v) => c with { MaxTokens = v });
         AddRun<int>("--gradient-accumulation-steps", "Micro-batches per optimizer step", (c, v) => c with { GradientAccumulationSteps = v });
         AddRun<int>("--seed", "Random seed", (c, v) => c with { Seed = v });
         AddRun<int>("--threads", "Kernel threads (default: processor count)", (c, v) => c with { Threads = v });
@@ -90,6 +91,7 @@ sealed class TrainingOptions
         AddRun<int>("--warmup-iters", "Linear warm-up iterations", (c, v) => c with { WarmupIters = v });
         AddRun<int>("--lr-decay-iters", "Iteration where cosine decay reaches min-lr", (c, v) => c with { LrDecayIters = v });
         AddRun<float>("--min-lr", "Final learning rate", (c, v) => c with { MinLr = v });
+        AddRun<string>("--lr-schedule", "After warm-up: cosine (to min-lr at lr-decay-iters) or inverse-sqrt (the 2017 paper's)", (c, v) => c with { LrSchedule = v });
         AddRun<bool>("--decay-lr", "Warm-up and cosine-decay the learning rate", (c, v) => c with { DecayLr = v });
         AddRun<int>("--eval-interval", "Iterations between evaluations", (c, v) => c with { EvalInterval = v });
         AddRun<int>("--eval-iters", "Batches per evaluation", (c, v) => c with { EvalIters = v });

@@ -55,7 +55,7 @@ static class EvalCommand
                 var (translator, _) = ModelLoader.LoadWithTokenizers(at);
                 if (translator is not Seq2Seq s2s) throw new ArgumentException($"`eval` on translation data needs a seq2seq checkpoint, but '{at}' holds a {translator.Config.Kind} model.");
                 string part = r.GetValue(split)! == "train" ? "val" : r.GetValue(split)!;
-                TranslationData.Evaluate(s2s, r.GetValue(data)!, part, r.GetValue(sentences), r.GetValue(beam), r.GetValue(iters), r.GetValue(batch), (ulong)r.GetValue(seed));
+                TranslationData.Evaluate(s2s, r.GetValue(data)!, part, r.GetValue(sentences), r.GetValue(beam), r.GetValue(batch));
                 return Cli.Ok;
             }
             if (ImageDataFolder.IsImageFolder(r.GetValue(data)!))

@@ -143,7 +143,7 @@ sealed class TranslationData : TrainingData
     }
 
     public override string Describe(RunSettings run) =>
-        $"{Folder} ({Train.Count:N0} train / {Val.Count:N0} val sentence pairs, vocabulary {Tokenizer.VocabSize:N0}); {run.GradientAccumulationSteps * run.BatchSize} pairs per iteration";
+        $"{Folder} ({Train.Count:N0} train / {Val.Count:N0} val sentence pairs, vocabulary {Tokenizer.VocabSize:N0}); {(run.MaxTokens > 0 ? $"batches of similar-length pairs, up to {run.MaxTokens:N0} padded tokens per side" : $"{run.BatchSize} pairs")}{(run.GradientAccumulationSteps > 1 ? $" x {run.GradientAccumulationSteps}" : "")} per iteration";
 
     public override IReadOnlyDictionary<string, TokenizerSpec> Tokenizers
     {
@@ -168,8 +168,8 @@ sealed class TranslationData : TrainingData
         if (s.Config.MaxLength < MaxLength) throw new ArgumentException($"{modelSource} takes {s.Config.MaxLength} positions but {Folder} holds sentences of up to {MaxLength} tokens.");
     }
 
-    public override IBatchSource TrainBatches(RunSettings run) => new TranslationBatches(Train, run.BatchSize, MaxLength, MaxLength);
-    public override IBatchSource ValBatches(RunSettings run) => new TranslationBatches(Val, run.BatchSize, MaxLength, MaxLength);
+    public override IBatchSource TrainBatches(RunSettings run) => new TranslationBatches(Train, run.BatchSize, MaxLength, MaxLength, run.MaxTokens);
+    public override IBatchSource ValBatches(RunSettings run) => new TranslationBatches(Val, run.BatchSize, MaxLength, MaxLength, run.MaxTokens);
 
     public override void Demonstrate(Model model, RunSettings run, int amount)
     {
@@ -186,12 +186,15 @@ sealed class TranslationData : TrainingData
     public static int[] Clip(int[] ids, Seq2Seq model) =>
         ids.Length == 0 ? [SubwordTokenizer.UnkId] : ids.Length > model.Config.MaxLength ? ids[..model.Config.MaxLength] : ids;
 
-    /// <summary>`eval` on translation data: val loss, then greedy and beam BLEU (and chrF) on a split's first sentences.</summary>
-    public static void Evaluate(Seq2Seq model, string folder, string split, int sentences, int beam, int evalIters, int batchSize, ulong seed)
+    /// <summary>
+    /// `eval` on translation data: the val loss over every val pair (the per-token mean of the label-smoothed loss the
+    /// model trains on), then greedy and beam BLEU (and chrF) on a split's first sentences.
+    /// </summary>
+    public static void Evaluate(Seq2Seq model, string folder, string split, int sentences, int beam, int batchSize)
     {
         using var data = new TranslationData(folder);
-        float loss = Trainer.MeanLoss(model, new TranslationBatches(data.Val, batchSize, data.MaxLength, data.MaxLength), evalIters, seed);
-        Console.WriteLine($"val loss {loss:F4} ({evalIters} batches of {batchSize} pairs)");
+        double loss = MeanLoss(model, data.Val, data.MaxLength, batchSize, out long tokens);
+        Console.WriteLine($"val loss {loss:F4} (every one of {data.Val.Count:N0} pairs, {tokens:N0} target tokens)");
         var sources = data.Lines(split, "src").Take(sentences).ToArray();
         var references = data.Lines(split, "tgt").Take(sources.Length).ToArray();
         var ids = sources.Select(x => Clip(data.Tokenizer.Encode(x), model)).ToArray();
@@ -203,6 +206,28 @@ sealed class TranslationData : TrainingData
             var bleu = Bleu.Corpus(hypotheses, references);
             Console.WriteLine($"{(k == 1 ? "greedy" : $"beam {k}")} on {split} ({sources.Length} sentences, {sources.Length / seconds:F1} sentences/s): BLEU {bleu.Score:F2}, chrF {ChrF.Corpus(hypotheses, references):F2}");
         }
+    }
+
+    /// <summary>The per-token mean loss over every pair, in evaluation mode: each batch's mean weighted by its target tokens.</summary>
+    public static double MeanLoss(Seq2Seq model, IReadOnlyList<(int[] Source, int[] Target)> pairs, int maxLength, int batchSize, out long tokens)
+    {
+        bool training = model.IsTraining;
+        model.Eval();
+        double sum = 0;
+        tokens = 0;
+        try
+        {
+            foreach (var batch in new TranslationBatches(pairs, batchSize, maxLength, maxLength).All())
+            {
+                using var graph = Sharpformer.Autograd.Graph.NoGrad();
+                long n = 0;
+                foreach (int length in batch.TargetLengths) n += length;
+                sum += (double)model.Loss(batch).Item * n;
+                tokens += n;
+            }
+        }
+        finally { model.Train(training); }
+        return sum / tokens;
     }
 
     public override void Dispose() { }

@@ -52,8 +52,16 @@ public static class Benchmark
             throw new ArgumentException($"sample-streams must be between 1 and {Sampler.MaxStreams}, got {sampleStreams}."); // the CLI's one line
         Parallelism.ThreadCount = config.EffectiveThreads;
         var trainer = new Trainer(model, config with { EvalInterval = int.MaxValue, MaxIters = RunSettings.MaxIterations }, batches, batches);
+        // FLOPs per example averaged over batches drawn as training draws them: batches of sentence pairs vary in shape.
         var probe = new Rng(0);
-        long flopsPerExample = model.FlopsPerExample(batches.Next(ref probe));
+        double probeFlops = 0, probeExamples = 0;
+        for (int i = 0; i < 64; i++)
+        {
+            var b = batches.Next(ref probe);
+            probeFlops += (double)model.FlopsPerExample(b) * b.Examples;
+            probeExamples += b.Examples;
+        }
+        double flopsPerExample = probeFlops / probeExamples;
         float lr = config.LearningRate;
 
         // Warm up for the given steps and at least two seconds: .NET optimises hot methods in the background
@@ -87,7 +95,7 @@ public static class Benchmark
         }
 
         double examplesPerS = examples / seconds, tokensPerS = tokens / seconds;
-        double gflops = (double)flopsPerExample * examplesPerS / 1e9;
+        double gflops = flopsPerExample * examplesPerS / 1e9;
 
         double sampleTokensPerS = 0;
         if (model is Gpt gpt)

@@ -89,7 +89,7 @@ public static class Presets
             new RunSettings
             {
                 OutDir = "out-translate-de", Data = "data/translate_de", EvalInterval = 250, EvalIters = 20, LogInterval = 10,
-                AlwaysSaveCheckpoint = false, GradientAccumulationSteps = 1, BatchSize = 64, BlockSize = 64, LearningRate = 2e-3f,
+                AlwaysSaveCheckpoint = false, GradientAccumulationSteps = 1, BatchSize = 64, BlockSize = 64, MaxTokens = 2048, LearningRate = 2e-3f,
                 MaxIters = 2000, WarmupIters = 100, LrDecayIters = 2000, MinLr = 1e-4f, Beta2 = 0.98f, WeightDecay = 0.01f,
             }),
         // A small BERT pretrained by masked-LM on Tiny Shakespeare (prepare mlm: WordPiece 4,000, sequences of 128).

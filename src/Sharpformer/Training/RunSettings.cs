@@ -27,6 +27,11 @@ public sealed record RunSettings
     public int BatchSize { get; set; } = 12;
     /// <summary>Tokens per training sequence (at most the model's context length).</summary>
     public int BlockSize { get; set; } = 1024;
+    /// <summary>
+    /// Sentence-pair data only: 0 draws batch-size pairs of any length; N &gt; 0 batches pairs of similar length,
+    /// as many as fit N padded tokens per side (fairseq's --max-tokens), so little of a batch is padding.
+    /// </summary>
+    public int MaxTokens { get; set; }
 
     // AdamW and schedule
     public float LearningRate { get; set; } = 6e-4f;
@@ -39,6 +44,8 @@ public sealed record RunSettings
     public int WarmupIters { get; set; } = 2000;
     public int LrDecayIters { get; set; } = 600_000;
     public float MinLr { get; set; } = 6e-5f;
+    /// <summary>After warm-up: "cosine" to min-lr (nanoGPT) or "inverse-sqrt" (the 2017 paper); see <see cref="LearningRateSchedule"/>.</summary>
+    public string LrSchedule { get; set; } = LearningRateSchedule.Cosine;
 
     // System
     public int Seed { get; set; } = 1337;
@@ -71,6 +78,9 @@ public sealed record RunSettings
         Settings.NonNegativeFinite(MinLr, "min-lr");
         Settings.InRange(WarmupIters, 0, MaxIterations, "warmup-iters");
         Settings.InRange(LrDecayIters, 0, MaxIterations, "lr-decay-iters");
+        if (LrSchedule is not (LearningRateSchedule.Cosine or LearningRateSchedule.InverseSqrt))
+            throw new ArgumentException($"lr-schedule must be \"{LearningRateSchedule.Cosine}\" or \"{LearningRateSchedule.InverseSqrt}\", not \"{LrSchedule}\".");
+        Settings.InRange(MaxTokens, 0, 1 << 26, "max-tokens");
         Settings.NonNegativeFinite(WeightDecay, "weight-decay");
         Settings.NonNegativeFinite(GradClip, "grad-clip");
         Settings.Probability(Beta1, "beta1");

@@ -73,9 +73,13 @@ public sealed class TranslationCliTests : IClassFixture<TranslationCliTests.Trai
         File.WriteAllLines(Path.Combine(run.Root, "a.txt"), ["one", "two", "three"]);
         File.WriteAllLines(Path.Combine(run.Root, "b.txt"), ["eins", "zwei"]);
         File.WriteAllLines(Path.Combine(run.Root, "c.txt"), ["eins", "", "drei"]);
-        AssertOneLineError(CliRunner.Run(run.Root, "prepare", "translation", "--source", "a.txt", "--target", "b.txt", "--out", "bad"), "has 3 lines but");
+        var misaligned = CliRunner.Run(run.Root, "prepare", "translation", "--source", "a.txt", "--target", "b.txt", "--out", "bad");
+        AssertOneLineError(misaligned, "has 3 lines but");
+        Assert.Contains("has 2", misaligned.Stderr); // both counts named
         AssertOneLineError(CliRunner.Run(run.Root, "prepare", "translation", "--source", "a.txt", "--target", "c.txt", "--out", "bad"), "line 2 is empty");
-        AssertOneLineError(CliRunner.Run(run.Root, "prepare", "translation", "--gettext", "xx-nowhere", "--out", "bad"), "No gettext catalogues for 'xx-nowhere'");
+        var nowhere = CliRunner.Run(run.Root, "prepare", "translation", "--gettext", "xx-nowhere", "--out", "bad");
+        AssertOneLineError(nowhere, "No gettext catalogues for 'xx-nowhere'");
+        if (Directory.Exists("/usr/share/locale/de/LC_MESSAGES")) Assert.Contains(" de ", nowhere.Stderr); // the languages found are listed
         AssertOneLineError(CliRunner.Run(run.Root, "prepare", "translation", "--tsv", "pairs.tsv", "--gettext", "de", "--out", "bad"), "exactly one of");
         Assert.False(Directory.Exists(Path.Combine(run.Root, "bad")));
 
@@ -83,6 +87,29 @@ public sealed class TranslationCliTests : IClassFixture<TranslationCliTests.Trai
         Checkpoint.Save(gpt, new Gpt(new GptConfig { VocabSize = 8, BlockSize = 8, NLayer = 1, NHead = 1, NEmbd = 8 }), new CharTokenizer("abcdefgh").Spec);
         AssertOneLineError(CliRunner.Run(run.Root, "translate", "--checkpoint", "gpt", "--text", "abc"), "holds a gpt model");
         AssertOneLineError(CliRunner.Run(run.Root, "eval", "--checkpoint", "gpt", "--data", "data"), "holds a gpt model");
+        string bert = Path.Combine(run.Root, "bert");
+        Checkpoint.Save(bert, new Bert(new BertConfig { VocabSize = 8, HiddenSize = 8, NumHiddenLayers = 1, NumAttentionHeads = 1, IntermediateSize = 16, MaxPositionEmbeddings = 8 }),
+            new CharTokenizer("abcdefgh").Spec);
+        AssertOneLineError(CliRunner.Run(run.Root, "translate", "--checkpoint", "bert", "--text", "abc"), "holds a bert model");
+        AssertOneLineError(CliRunner.Run(run.Root, "bleu", "--hypotheses", "a.txt", "--references", "b.txt"), "'a.txt' holds 3 lines but 'b.txt' 2");
+    }
+
+    [Fact]
+    public void TooLongSentencesAreCountedAndReported()
+    {
+        // Sources of 2 words plus a number: with a limit of 3 tokens, the pairs whose source or target (+ </s>) is longer are skipped.
+        var prepared = CliRunner.Run(run.Root, "prepare", "translation", "--tsv", "pairs.tsv", "--vocab-size", "300", "--max-length", "3", "--out", "short");
+        Assert.True(prepared.ExitCode == 0, prepared.Stderr);
+        var meta = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(run.Root, "short", "meta.json")))!;
+        int skipped = meta["skipped_too_long"]!.GetValue<int>(), kept = new[] { "train", "val", "test" }.Sum(s => meta["pairs"]![s]!.GetValue<int>());
+        Assert.True(skipped > 0 && kept + skipped == 200, $"{skipped} skipped, {kept} kept");
+        Assert.Contains($"{skipped:N0} pairs skipped (source over 3 or target over 2 tokens)", prepared.Stdout);
+
+        // translate cuts a line longer than the model's positions, and says so on stderr
+        string longLine = string.Join(' ', Enumerable.Repeat("Open file", 60));
+        var cut = CliRunner.Run(run.Root, "translate", "--checkpoint", "out", "--text", longLine);
+        Assert.True(cut.ExitCode == 0, cut.Stderr);
+        Assert.Contains("was cut to the model's 64", cut.Stderr);
     }
 
     [Fact]

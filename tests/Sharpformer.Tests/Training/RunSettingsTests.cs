@@ -86,4 +86,37 @@ public class RunSettingsTests
         Assert.Equal(1e-4f, LearningRateSchedule.At(5000, c), 9);
         Assert.Equal(1e-3f, LearningRateSchedule.At(5000, c with { DecayLr = false }), 9);
     }
+
+    [Fact]
+    public void InverseSqrtWarmsUpAsCosineThenDecaysAsThePaper()
+    {
+        var c = new RunSettings { LearningRate = 1e-3f, WarmupIters = 99, LrSchedule = LearningRateSchedule.InverseSqrt, MinLr = 5e-4f, LrDecayIters = 200 };
+        var cosine = c with { LrSchedule = LearningRateSchedule.Cosine };
+        for (int it = 0; it < 99; it++) Assert.Equal(LearningRateSchedule.At(it, cosine), LearningRateSchedule.At(it, c));
+        Assert.Equal(1e-3f, LearningRateSchedule.At(99, c), 9);
+        Assert.Equal(1e-3f / 2, LearningRateSchedule.At(399, c), 9);   // s = 400 = 4w
+        Assert.Equal(1e-3f / 10, LearningRateSchedule.At(9999, c), 9); // below min-lr: min-lr and lr-decay-iters are cosine's
+        // The paper's lrate = d^-0.5 · min(s^-0.5, s · w^-1.5) with s = it + 1, w = warmup + 1, at every step.
+        const int d = 512, warmup = 3999;
+        var paper = new RunSettings { LearningRate = LearningRateSchedule.PaperPeak(d, warmup), WarmupIters = warmup, LrSchedule = LearningRateSchedule.InverseSqrt };
+        foreach (int it in new[] { 0, 1, 100, 3998, 3999, 4000, 10_000, 100_000 })
+        {
+            double s = it + 1, w = warmup + 1;
+            Assert.Equal(Math.Pow(d, -0.5) * Math.Min(Math.Pow(s, -0.5), s * Math.Pow(w, -1.5)), LearningRateSchedule.At(it, paper), 1e-9);
+        }
+        Assert.Equal(1e-3f, LearningRateSchedule.At(9999, c with { DecayLr = false }), 9);
+    }
+
+    [Fact]
+    public void ScheduleAndTokenBudgetAreSavedAndChecked()
+    {
+        var c = new RunSettings { LrSchedule = LearningRateSchedule.InverseSqrt, MaxTokens = 2048 };
+        var back = RunSettings.FromJson(c.ToJson());
+        Assert.Equal(c, back);
+        Assert.Contains("\"lr-schedule\": \"inverse-sqrt\"", c.ToJson());
+        Assert.Equal(LearningRateSchedule.Cosine, RunSettings.FromJson("{}").LrSchedule); // settings saved before the option: cosine
+        var e = Assert.Throws<ArgumentException>(() => new RunSettings { LrSchedule = "linear" }.Validate());
+        Assert.Contains("lr-schedule must be \"cosine\" or \"inverse-sqrt\"", e.Message);
+        Assert.Throws<ArgumentException>(() => new RunSettings { MaxTokens = -1 }.Validate());
+    }
 }
