@@ -51,7 +51,7 @@ sealed class ImageData : TrainingData
             throw new ArgumentException($"{modelSource} predicts {c.NumLabels} classes; {Folder} has {Meta.Classes.Length}.");
     }
 
-    public override IBatchSource TrainBatches(RunSettings run) => new ImageBatches(train, run.BatchSize, Meta.Mean, Meta.Std, Meta.Augmentation);
+    public override IBatchSource TrainBatches(RunSettings run) => new ImageBatches(train, run.BatchSize, Meta.Mean, Meta.Std, run.Augment ? Meta.Augmentation : ImageAugmentation.None);
     public override IBatchSource ValBatches(RunSettings run) => new ImageBatches(val, run.BatchSize, Meta.Mean, Meta.Std);
 
     /// <summary>Accuracy on the whole validation split.</summary>

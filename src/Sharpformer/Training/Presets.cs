@@ -125,8 +125,8 @@ public static class Presets
 
     /// <summary>
     /// A small ViT on Fashion-MNIST for a few minutes on a laptop's CPU: 7×7 patches (16 tokens + [CLS]), 4 blocks of
-    /// width 64: 86.71% test accuracy in 5 CPU-minutes (measured before [CLS] and positions were spared weight decay). (4×4 patches at width 64, MLP 4×, 3,600 steps did worse in
-    /// 9 CPU-minutes: 85.00%.) Image size, channels, classes and normalisation come from the prepared data.
+    /// width 64, without augmentation: in 6,000 steps the model underfits, and crops and flips only slowed it (86.14–86.71%
+    /// test accuracy with them, 88.28% without). Image size, channels, classes and normalisation come from the prepared data.
     /// </summary>
     static Preset VitFashionQuick => new("vit-fashion-quick",
         new VitConfig { PatchSize = 7, HiddenSize = 64, NumHiddenLayers = 4, NumAttentionHeads = 4, IntermediateSize = 128 },
@@ -134,7 +134,7 @@ public static class Presets
         {
             OutDir = "out-vit-fashion-quick", Data = "data/fashion_mnist", BatchSize = 128, BlockSize = 17, GradientAccumulationSteps = 1,
             MaxIters = 6000, LearningRate = 2e-3f, WarmupIters = 200, LrDecayIters = 6000, MinLr = 2e-5f, WeightDecay = 0.05f,
-            Beta2 = 0.999f, EvalInterval = 1000, EvalIters = 20, LogInterval = 100,
+            Beta2 = 0.999f, EvalInterval = 2000, EvalIters = 20, LogInterval = 100, Augment = false,
         });
 
     /// <summary>

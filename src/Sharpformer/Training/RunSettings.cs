@@ -32,6 +32,11 @@ public sealed record RunSettings
     /// as many as fit N padded tokens per side (fairseq's --max-tokens), so little of a batch is padding.
     /// </summary>
     public int MaxTokens { get; set; }
+    /// <summary>
+    /// Image data only: apply the data folder's augmentation (random crop with padding, flips) to training images.
+    /// Off for short runs, where a small model underfits and augmentation only slows it (timm's no-aug recipes).
+    /// </summary>
+    public bool Augment { get; set; } = true;
 
     // AdamW and schedule
     public float LearningRate { get; set; } = 6e-4f;

@@ -119,4 +119,15 @@ public class RunSettingsTests
         Assert.Contains("lr-schedule must be \"cosine\" or \"inverse-sqrt\"", e.Message);
         Assert.Throws<ArgumentException>(() => new RunSettings { MaxTokens = -1 }.Validate());
     }
+
+    [Fact]
+    public void AugmentationIsOnUnlessARunTurnsItOff()
+    {
+        Assert.True(RunSettings.FromJson("{}").Augment); // settings saved before the option augmented, as the data folder said
+        var off = new RunSettings { Augment = false };
+        Assert.Contains("\"augment\": false", off.ToJson());
+        Assert.False(RunSettings.FromJson(off.ToJson()).Augment);
+        Assert.False(Presets.Get("vit-fashion-quick").Run.Augment);
+        Assert.True(Presets.Get("vit-fashion").Run.Augment);
+    }
 }
