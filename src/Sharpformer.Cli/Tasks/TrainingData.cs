@@ -17,12 +17,12 @@ abstract class TrainingData : IDisposable
     public static TrainingData Open(string folder)
     {
         if (SubstitutionCipherData.IsSubstitutionCipher(folder)) return new SubstitutionCipherData(); // drawn as needed, no folder
-        if (!Directory.Exists(folder) && folder.Replace('\\', '/').TrimEnd('/') == "data/shakespeare_mlm")
+        if (IsMissingPresetFolder(folder, "data/shakespeare_mlm"))
         {
             Console.WriteLine($"{folder} is missing: preparing Tiny Shakespeare for masked-LM pretraining");
             MlmData.Prepare(input: null, folder, vocabSize: 4000, blockSize: 128);
         }
-        if (!Directory.Exists(folder) && folder.Replace('\\', '/').TrimEnd('/') == Commands.ImagePreparation.DefaultFolder(Commands.ImagePreparation.FashionMnist))
+        if (IsMissingPresetFolder(folder, Commands.ImagePreparation.DefaultFolder(Commands.ImagePreparation.FashionMnist)))
         {
             // The vit-fashion presets' folder, prepared on first use from Debian's dataset-fashion-mnist, as Tiny Shakespeare is.
             Console.WriteLine($"{folder} is missing: preparing Fashion-MNIST");
@@ -34,7 +34,11 @@ abstract class TrainingData : IDisposable
         return MlmData.IsMlmFolder(folder) ? new MlmData(folder) : new LanguageModelData(folder);
     }
 
-    static bool IsDefaultTranslationFolder(string folder) => !Directory.Exists(folder) && folder.Replace('\\', '/').TrimEnd('/') == "data/translate_de";
+    static bool IsDefaultTranslationFolder(string folder) => IsMissingPresetFolder(folder, "data/translate_de");
+
+    /// <summary>A preset's default data folder that is not there yet: the presets prepare theirs on first use.</summary>
+    static bool IsMissingPresetFolder(string folder, string presetFolder) =>
+        !Directory.Exists(folder) && folder.Replace('\\', '/').TrimEnd('/') == presetFolder;
 
     public abstract string Folder { get; }
 
