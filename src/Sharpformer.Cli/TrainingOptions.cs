@@ -76,6 +76,7 @@ sealed class TrainingOptions
         AddModel<bool>("--bias", "bias", "Biases in Linear and LayerNorm layers", c => c.Bias, (c, v) => c with { Bias = v });
         AddModel<Activation>("--activation", "activation", "MLP activation: GeluTanh, GeluErf or Relu", c => c.Activation, (c, v) => c with { Activation = v });
         AddRun<bool>("--augment", "Image data: augment training images as the data folder says (crop, flip); false trains on them as they are", (c, v) => c with { Augment = v });
+        AddRun<int>("--crop-padding", "Image data: random-crop padding in pixels instead of the data folder's (0: flips only)", (c, v) => c with { CropPadding = v });
         AddRun<int>("--max-tokens", "Sentence pairs: batch pairs of similar length up to this many padded tokens per side instead of batch-size pairs (0: off)", (c, v) => c with { MaxTokens = v });
         AddRun<int>("--gradient-accumulation-steps", "Micro-batches per optimizer step", (c, v) => c with { GradientAccumulationSteps = v });
         AddRun<int>("--seed", "Random seed", (c, v) => c with { Seed = v });

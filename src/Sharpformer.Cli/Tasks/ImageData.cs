@@ -24,7 +24,10 @@ sealed class ImageData : TrainingData
 
     public override string Describe(RunSettings run) =>
         $"{Folder} ({train.Count:N0} train / {val.Count:N0} val images of [{Meta.Channels}, {Meta.Height}, {Meta.Width}], {Meta.Classes.Length} classes); " +
-        $"{(long)run.BatchSize * run.GradientAccumulationSteps:N0} images per iteration";
+        $"{(long)run.BatchSize * run.GradientAccumulationSteps:N0} images per iteration; augmentation: {Describe(Augmentation(run))}";
+
+    static string Describe(ImageAugmentation a) =>
+        a.IsIdentity ? "none" : string.Join(", ", new[] { a.Padding > 0 ? $"crop padding {a.Padding}" : null, a.HorizontalFlip ? "horizontal flip" : null }.OfType<string>());
 
     public override IReadOnlyDictionary<string, TokenizerSpec> Tokenizers { get; } = new Dictionary<string, TokenizerSpec>();
 
@@ -51,7 +54,11 @@ sealed class ImageData : TrainingData
             throw new ArgumentException($"{modelSource} predicts {c.NumLabels} classes; {Folder} has {Meta.Classes.Length}.");
     }
 
-    public override IBatchSource TrainBatches(RunSettings run) => new ImageBatches(train, run.BatchSize, Meta.Mean, Meta.Std, run.Augment ? Meta.Augmentation : ImageAugmentation.None);
+    public override IBatchSource TrainBatches(RunSettings run) => new ImageBatches(train, run.BatchSize, Meta.Mean, Meta.Std, Augmentation(run));
+
+    /// <summary>The folder's augmentation as the run adjusts it: off, or with its own crop padding.</summary>
+    public ImageAugmentation Augmentation(RunSettings run) =>
+        !run.Augment ? ImageAugmentation.None : run.CropPadding is int padding ? Meta.Augmentation with { Padding = padding } : Meta.Augmentation;
     public override IBatchSource ValBatches(RunSettings run) => new ImageBatches(val, run.BatchSize, Meta.Mean, Meta.Std);
 
     /// <summary>Accuracy on the whole validation split.</summary>

@@ -1,4 +1,6 @@
 using StbImageWriteSharp;
+using Sharpformer.Data;
+using Sharpformer.Training;
 
 namespace Sharpformer.Tests.Cli;
 
@@ -51,6 +53,21 @@ public sealed class ImageCliTests : IClassFixture<ImageCliTests.Run>
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         using var stream = File.Create(path);
         new ImageWriter().WritePng(grey, width, height, ColorComponents.Grey, stream);
+    }
+
+    [Fact]
+    public void TheRunDecidesTheFoldersCropAndSaysWhatItApplies()
+    {
+        Assert.True(run.Prepare.ExitCode == 0, run.Prepare.Stderr);
+        var data = new Sharpformer.Cli.Tasks.ImageData(Path.Combine(run.Root, "data"));
+        var folder = data.Meta.Augmentation;
+        Assert.True(folder.Padding > 0 && folder.HorizontalFlip);
+        Assert.Equal(folder, data.Augmentation(new RunSettings()));
+        Assert.Equal(new ImageAugmentation(0, true), data.Augmentation(new RunSettings { CropPadding = 0 }));
+        Assert.Equal(new ImageAugmentation(3, true), data.Augmentation(new RunSettings { CropPadding = 3 }));
+        Assert.Equal(ImageAugmentation.None, data.Augmentation(new RunSettings { Augment = false, CropPadding = 3 }));
+        Assert.Contains($"augmentation: crop padding {folder.Padding}, horizontal flip", run.Train.Stdout);
+        Assert.Contains("augmentation: horizontal flip", data.Describe(new RunSettings { CropPadding = 0 }));
     }
 
     [Fact]

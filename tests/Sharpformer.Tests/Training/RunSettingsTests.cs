@@ -130,4 +130,14 @@ public class RunSettingsTests
         Assert.False(Presets.Get("vit-fashion-quick").Run.Augment);
         Assert.True(Presets.Get("vit-fashion").Run.Augment);
     }
+
+    [Fact]
+    public void CropPaddingIsTheFoldersUnlessARunSetsIt()
+    {
+        Assert.Null(RunSettings.FromJson("{}").CropPadding);
+        var flipsOnly = new RunSettings { CropPadding = 0 };
+        Assert.Equal(0, RunSettings.FromJson(flipsOnly.ToJson()).CropPadding);
+        Assert.Throws<ArgumentException>(() => new RunSettings { CropPadding = -1 }.Validate());
+        Assert.Equal(0, Presets.Get("vit-fashion").Run.CropPadding);
+    }
 }
