@@ -5,8 +5,8 @@ Hugging Face ViTForImageClassification's maths written out (as the oracle script
 as the patch embedding, [CLS] and learned positions, pre-LN blocks with GELU (erf), final LayerNorm, a linear head
 on [CLS]. AdamW with timm's groups (no decay on biases, LayerNorm weights, cls_token, position_embeddings),
 global-norm clipping 1.0. Each batch is drawn, normalised and augmented as Sharpformer's ImageBatches does
-(random crop from a zero-padded image, horizontal flip) from the prepared folder's bytes (`sharpformer prepare
-fashion-mnist`), so the twin pays the same data cost. Eager (torch 1.13: no fused attention). Prints the same
+(random crop from a zero-padded image, horizontal flip, as the preset adjusts the folder's) from the prepared
+folder's bytes (`sharpformer prepare fashion-mnist`), so the twin pays the same data cost. Eager (torch 1.13: no fused attention). Prints the same
 figures as `sharpformer bench`; --json prints one object. Run with OMP_NUM_THREADS=2, and
 OPENBLAS_CORETYPE=SkylakeX on an AVX-512 CPU (bench/compare.sh sets them).
 """
@@ -22,10 +22,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# The presets of src/Sharpformer/Training/Presets.cs (model shape and batch; AdamW's settings below).
+# The presets of src/Sharpformer/Training/Presets.cs (model shape, batch and augmentation: augment off, or crop
+# padding in place of the folder's; AdamW's settings below).
 PRESETS = {
-    "vit-fashion-quick": dict(patch=7, width=64, layers=4, heads=4, mlp=128, dropout=0.0, batch=128, lr=2e-3, wd=0.05),
-    "vit-fashion": dict(patch=4, width=128, layers=6, heads=8, mlp=512, dropout=0.1, batch=128, lr=1e-3, wd=0.05),
+    "vit-fashion-quick": dict(patch=7, width=64, layers=4, heads=4, mlp=128, dropout=0.0, batch=128, lr=2e-3, wd=0.05, augment=False),
+    "vit-fashion": dict(patch=7, width=128, layers=6, heads=8, mlp=512, dropout=0.1, batch=128, lr=1e-3, wd=0.05, crop=0),
 }
 
 
@@ -83,10 +84,14 @@ class ViT(nn.Module):
 class Images:
     """The prepared folder's bytes [N, C, H, W] and int32 labels, drawn as ImageBatches draws them."""
 
-    def __init__(self, folder, split):
+    def __init__(self, folder, split, augment=True, crop=None):
         meta = json.load(open(os.path.join(folder, "meta.json")))
         self.c, self.h, self.w = meta["channels"], meta["height"], meta["width"]
         self.classes, self.pad, self.flip = len(meta["classes"]), meta.get("crop_padding", 0), meta.get("horizontal_flip", False)
+        if crop is not None:
+            self.pad = crop
+        if not augment:
+            self.pad, self.flip = 0, False
         self.mean = torch.tensor(meta["mean"]).view(1, -1, 1, 1)
         self.std = torch.tensor(meta["std"]).view(1, -1, 1, 1)
         self.images = np.fromfile(os.path.join(folder, f"{split}.images"), dtype=np.uint8).reshape(-1, self.c, self.h, self.w)
@@ -118,7 +123,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     c = PRESETS[a.preset]
-    data = Images(a.data, "train")
+    data = Images(a.data, "train", c.get("augment", True), c.get("crop"))
     model = ViT(c, data.c, data.h, data.classes)
     spared = {"cls_token", "position_embeddings"}
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and n not in spared]
