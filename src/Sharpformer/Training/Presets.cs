@@ -84,12 +84,14 @@ public static class Presets
         // The 2017 Transformer scaled to 2 CPU cores and ~30 minutes: English→German gettext pairs (prepared on first
         // use), a shared 4,000-token BPE vocabulary, three-way tied embeddings, label smoothing 0.1, ReLU, sinusoids;
         // pre-LN rather than the paper's post-LN, which needs a long warm-up at this few steps.
+        // It keeps the last weights, as fairseq's checkpoint_last: with cosine decay they beat the checkpoint a 20-batch
+        // val estimate picks (full val loss 3.2648 and 3.2746 at step 2,000 against 3.2864 and 3.3009 at step 1,750).
         new Preset("translate-de",
             new Seq2SeqConfig { DModel = 128, Heads = 4, EncoderLayers = 3, DecoderLayers = 3, FfnDim = 512, Dropout = 0.1f, MaxLength = 64, Norm = "pre" },
             new RunSettings
             {
                 OutDir = "out-translate-de", Data = "data/translate_de", EvalInterval = 250, EvalIters = 20, LogInterval = 10,
-                AlwaysSaveCheckpoint = false, GradientAccumulationSteps = 1, BatchSize = 64, BlockSize = 64, MaxTokens = 2048, LearningRate = 2e-3f,
+                AlwaysSaveCheckpoint = true, GradientAccumulationSteps = 1, BatchSize = 64, BlockSize = 64, MaxTokens = 2048, LearningRate = 2e-3f,
                 MaxIters = 2000, WarmupIters = 100, LrDecayIters = 2000, MinLr = 1e-4f, Beta2 = 0.98f, WeightDecay = 0.01f,
             }),
         // A small BERT pretrained by masked-LM on Tiny Shakespeare (prepare mlm: WordPiece 4,000, sequences of 128).
