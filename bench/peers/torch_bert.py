@@ -10,17 +10,16 @@ padded to the block size, 15% of ordinary tokens chosen, 80% [MASK] / 10% random
 (unpadded) tokens, as ours counts them, and GFLOP/s uses the same count of what is computed (Bert.FlopsPerExample).
 Run with OMP_NUM_THREADS=2, and OPENBLAS_CORETYPE=SkylakeX on an AVX-512 CPU (bench/compare.sh sets them).
 """
-import argparse
-import json
 import math
 import os
-import resource
 import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import twin
 
 PRESETS = {
     "bert-shakespeare-mlm": dict(vocab_size=4000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
@@ -123,15 +122,7 @@ def flops_per_batch(c, lengths, masked_rows):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", default="bert-shakespeare-mlm", choices=PRESETS)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--data", default="data/shakespeare_mlm", help="a folder written by `sharpformer prepare mlm`")
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument("--seed", type=int, default=1337)
-    a = ap.parse_args()
+    a = twin.options(PRESETS, "bert-shakespeare-mlm", "data/shakespeare_mlm", "a folder written by `sharpformer prepare mlm`").parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     c = PRESETS[a.preset]
@@ -163,14 +154,7 @@ def main():
         tokens += n
         flops += f
     seconds = time.perf_counter() - t0
-    r = {"train_tokens_per_s": tokens / seconds, "ms_per_step": seconds / a.steps * 1000, "gflops": flops / seconds / 1e9,
-         "peak_gflops": None, "peak_fraction": None, "alloc_bytes_per_step": None,
-         "peak_working_set_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "sample_tokens_per_s": None}
-    if a.json:
-        print(json.dumps(r))
-    else:
-        for k, v in r.items():
-            print(f"{k}: {v}")
+    twin.report(a.json, tokens / seconds, seconds / a.steps * 1000, flops / seconds / 1e9)
 
 
 if __name__ == "__main__":

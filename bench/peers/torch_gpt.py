@@ -9,13 +9,14 @@ import argparse
 import json
 import math
 import os
-import resource
 import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import twin
 
 PRESETS = {
     "shakespeare-char-baby": dict(n_layer=4, n_head=4, n_embd=128, block_size=64, batch_size=12, dropout=0.0, beta2=0.99),
@@ -84,18 +85,11 @@ class GPT(nn.Module):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", default="shakespeare-char-baby", choices=PRESETS)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap = twin.options(PRESETS, "shakespeare-char-baby")
     ap.add_argument("--sample-tokens", type=int, default=500)
-    ap.add_argument("--data")
-    ap.add_argument("--json", action="store_true")
     ap.add_argument("--train-iters", type=int, help="instead of timing: train this many iterations with nanoGPT's "
                     "schedule (warm-up 100, cosine to 1e-4) on --data and print the val loss (a quality reference)")
     ap.add_argument("--eval-iters", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--sweep", metavar="LENGTHS", help="instead of timing the preset: for each context length T (comma-separated), "
                     "a training step of one sequence and the materialised attention's fwd+bwd, timed, and the step's peak memory "
                     "measured in a child process; prints one JSON list (the points of `sharpformer bench --sweep block-size`)")
@@ -154,14 +148,7 @@ def main():
             idx = torch.cat((idx, torch.multinomial(probs, 1)), dim=1)
         sample_rate = a.sample_tokens / (time.perf_counter() - t0)
 
-    r = {"train_tokens_per_s": tokens_per_s, "ms_per_step": dt * 1000, "gflops": flops_per_token * tokens_per_s / 1e9,
-         "peak_gflops": None, "peak_fraction": None, "alloc_bytes_per_step": None,
-         "peak_working_set_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "sample_tokens_per_s": sample_rate}
-    if a.json:
-        print(json.dumps(r))
-    else:
-        for k, v in r.items():
-            print(f"{k}: {v}")
+    twin.report(a.json, tokens_per_s, dt * 1000, flops_per_token * tokens_per_s / 1e9, sample_tokens_per_s=sample_rate)
 
 
 def sweep_model(a, T):

@@ -17,11 +17,9 @@ Speed (as `sharpformer bench`):  torch_seq2seq.py --data DIR --steps 20 --json
 Train, evaluate, translate:      torch_seq2seq.py --data DIR --train-iters 4000 --out DIR
 Run with OMP_NUM_THREADS=2, and OPENBLAS_CORETYPE=SkylakeX on an AVX-512 CPU (bench/compare.sh sets them).
 """
-import argparse
 import json
 import math
 import os
-import resource
 import signal
 import time
 
@@ -29,6 +27,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import twin
 
 BOS, PAD, EOS = 0, 1, 2
 PAD_MULTIPLE = 8
@@ -356,14 +356,7 @@ def detokenizer(folder):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", default="translate-de", choices=PRESETS)
-    ap.add_argument("--data", default="data/translate_de")
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument("--seed", type=int, default=1337)
+    ap = twin.options(PRESETS, "translate-de", "data/translate_de")
     ap.add_argument("--train-iters", type=int, help="instead of timing: train this many iterations, then evaluate and translate the test set")
     ap.add_argument("--out", default="out-torch-translate", help="with --train-iters: where metrics and hypotheses go")
     ap.add_argument("--log-interval", type=int, default=50)
@@ -413,14 +406,7 @@ def main():
         tokens += batch[4]
         flops += flops_per_batch(model, batch[0], batch[2])
     dt = time.perf_counter() - t0
-    r = {"train_tokens_per_s": tokens / dt, "ms_per_step": dt * 1000 / a.steps, "gflops": flops / dt / 1e9,
-         "peak_gflops": None, "peak_fraction": None, "alloc_bytes_per_step": None,
-         "peak_working_set_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "sample_tokens_per_s": None}
-    if a.json:
-        print(json.dumps(r))
-    else:
-        for k, v in r.items():
-            print(f"{k}: {v}")
+    twin.report(a.json, tokens / dt, dt * 1000 / a.steps, flops / dt / 1e9)
 
 
 def train_and_translate(a, c, model, step, max_length):

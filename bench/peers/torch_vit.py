@@ -10,17 +10,17 @@ folder's bytes (`sharpformer prepare fashion-mnist`), so the twin pays the same 
 figures as `sharpformer bench`; --json prints one object. Run with OMP_NUM_THREADS=2, and
 OPENBLAS_CORETYPE=SkylakeX on an AVX-512 CPU (bench/compare.sh sets them).
 """
-import argparse
 import json
 import math
 import os
-import resource
 import time
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+import twin
 
 # The presets of src/Sharpformer/Training/Presets.cs (model shape, batch and augmentation: augment off, or crop
 # padding in place of the folder's; AdamW's settings below).
@@ -111,15 +111,7 @@ class Images:
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--preset", default="vit-fashion-quick", choices=PRESETS)
-    ap.add_argument("--data", default="data/fashion_mnist")
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument("--seed", type=int, default=1337)
-    a = ap.parse_args()
+    a = twin.options(PRESETS, "vit-fashion-quick", "data/fashion_mnist").parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     c = PRESETS[a.preset]
@@ -151,14 +143,7 @@ def main():
     T = (data.h // c["patch"]) ** 2 + 1
     flops_per_image = (6 * n_params + 12 * c["layers"] * c["width"] * T) * T
     images_per_s = c["batch"] / dt
-    r = {"train_tokens_per_s": images_per_s * T, "train_examples_per_s": images_per_s, "ms_per_step": dt * 1000,
-         "gflops": flops_per_image * images_per_s / 1e9, "peak_gflops": None, "peak_fraction": None, "alloc_bytes_per_step": None,
-         "peak_working_set_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "sample_tokens_per_s": None}
-    if a.json:
-        print(json.dumps(r))
-    else:
-        for k, v in r.items():
-            print(f"{k}: {v}")
+    twin.report(a.json, images_per_s * T, dt * 1000, flops_per_image * images_per_s / 1e9, train_examples_per_s=images_per_s)
 
 
 if __name__ == "__main__":
