@@ -67,6 +67,6 @@ static class ImagePreparation
             string.Join(", ", meta.Splits.Select(s => $"{s.Key} {s.Value:N0}")) +
             $"; mean {string.Join(' ', meta.Mean.Select(m => m.ToString("F4", System.Globalization.CultureInfo.InvariantCulture)))}, " +
             $"std {string.Join(' ', meta.Std.Select(m => m.ToString("F4", System.Globalization.CultureInfo.InvariantCulture)))}; " +
-            $"augmentation: crop padding {meta.CropPadding}{(meta.HorizontalFlip ? ", horizontal flip" : "")}");
+            $"augmentation: {meta.Augmentation}");
     }
 }

@@ -24,10 +24,7 @@ sealed class ImageData : TrainingData
 
     public override string Describe(RunSettings run) =>
         $"{Folder} ({train.Count:N0} train / {val.Count:N0} val images of [{Meta.Channels}, {Meta.Height}, {Meta.Width}], {Meta.Classes.Length} classes); " +
-        $"{(long)run.BatchSize * run.GradientAccumulationSteps:N0} images per iteration; augmentation: {Describe(Augmentation(run))}";
-
-    static string Describe(ImageAugmentation a) =>
-        a.IsIdentity ? "none" : string.Join(", ", new[] { a.Padding > 0 ? $"crop padding {a.Padding}" : null, a.HorizontalFlip ? "horizontal flip" : null }.OfType<string>());
+        $"{(long)run.BatchSize * run.GradientAccumulationSteps:N0} images per iteration; augmentation: {Augmentation(run)}";
 
     public override IReadOnlyDictionary<string, TokenizerSpec> Tokenizers { get; } = new Dictionary<string, TokenizerSpec>();
 

@@ -16,6 +16,10 @@ public sealed record ImageAugmentation(int Padding = 0, bool HorizontalFlip = fa
     /// <summary>True when <see cref="Apply{T}"/> copies the image and draws nothing.</summary>
     public bool IsIdentity => Padding == 0 && !HorizontalFlip;
 
+    /// <summary>As `prepare` and `train` print it: "crop padding 2, horizontal flip", "horizontal flip" or "none".</summary>
+    public override string ToString() => IsIdentity ? "none"
+        : string.Join(", ", new[] { Padding > 0 ? $"crop padding {Padding}" : null, HorizontalFlip ? "horizontal flip" : null }.OfType<string>());
+
     /// <summary>
     /// One image [channels, height, width] into <paramref name="output"/> (same size, not overlapping it). Draws, in
     /// order, the vertical and horizontal offsets (when padding) and the flip (when enabled), nothing else.

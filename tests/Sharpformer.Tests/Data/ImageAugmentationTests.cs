@@ -11,6 +11,15 @@ public class ImageAugmentationTests
     static byte[] Images() => Enumerable.Range(0, B * Size).Select(i => (byte)(1 + i % 251)).ToArray(); // no zeros
 
     [Fact]
+    public void SaysWhatItApplies()
+    {
+        Assert.Equal("crop padding 2, horizontal flip", new ImageAugmentation(2, true).ToString());
+        Assert.Equal("crop padding 4", new ImageAugmentation(4).ToString());
+        Assert.Equal("horizontal flip", new ImageAugmentation(0, true).ToString());
+        Assert.Equal("none", ImageAugmentation.None.ToString());
+    }
+
+    [Fact]
     public void SameSeedSameImagesAndAResumedStreamRepeatsThem()
     {
         var augment = new ImageAugmentation(Padding: 2, HorizontalFlip: true);
